@@ -1,0 +1,492 @@
+"""The routing config: pydantic models, YAML loading, ``${ENV}`` interpolation.
+
+One YAML file defines the tiers (each a LiteLLM model group), the ordered routing
+rules, the tier fallback chains and LiteLLM router settings. Users who already
+run a LiteLLM proxy can load its config as it stands, or include it from a small
+routing file that adds privacy flags and rules on top.
+
+Validation is strict (``extra="forbid"``): a typo is an error that names the YAML
+path of the bad value and what is allowed, never a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from routed_llm.errors import ConfigError
+from routed_llm.types import (
+    Complexity,
+    Sensitivity,
+    Task,
+    normalize_complexity,
+    normalize_sensitivity,
+    normalize_task,
+)
+
+__all__ = [
+    "Capabilities",
+    "Deployment",
+    "EmbeddingsConfig",
+    "Rule",
+    "RuleCondition",
+    "RouterSettings",
+    "RoutingConfig",
+    "RoutingSection",
+    "Tier",
+    "load_config",
+]
+
+#: LiteLLM providers that run on the user's own machine or network by construction.
+#: Only these are marked private when a LiteLLM proxy config is imported; anything
+#: else must be marked ``private: true`` by the user (a wrong "private" is a leak).
+LOCAL_PROVIDERS = frozenset({"ollama", "ollama_chat", "llamafile", "lm_studio", "routed-local"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Capabilities(_Strict):
+    """What a deployment can do. ``None`` means: ask LiteLLM's model map."""
+
+    tools: bool | None = None
+    """Supports tool / function calling."""
+    json_schema: bool | None = None
+    """Supports ``response_format`` with a JSON schema."""
+    vision: bool | None = None
+    """Accepts image parts in messages."""
+
+
+class Deployment(_Strict):
+    """One LiteLLM deployment inside a tier (a ``model_list`` entry)."""
+
+    model: str = Field(min_length=1)
+    """LiteLLM model string, e.g. ``ollama_chat/llama3.2:3b`` or ``openai/gpt-4o``."""
+    api_base: str | None = None
+    """Endpoint URL; ``None`` uses the provider's default."""
+    api_key: SecretStr | None = None
+    """API key. Prefer ``${ENV_VAR}`` or ``os.environ/ENV_VAR`` over a literal."""
+    api_version: str | None = None
+    """Provider API version (Azure)."""
+    timeout: float | None = Field(default=None, gt=0)
+    """Per-attempt timeout in seconds (LiteLLM enforces it)."""
+    max_tokens: int | None = Field(default=None, gt=0)
+    """Output-token cap applied when the caller sets none."""
+    context_window: int | None = Field(default=None, gt=0)
+    """Max input tokens; defaults to LiteLLM's model map, then ``routing.default_context_window``."""
+    input_cost_per_token: float | None = Field(default=None, ge=0)
+    """Price override in USD per prompt token."""
+    output_cost_per_token: float | None = Field(default=None, ge=0)
+    """Price override in USD per completion token."""
+    capabilities: Capabilities = Capabilities()
+    """Capability overrides; unset ones come from LiteLLM's model map."""
+    rpm: int | None = Field(default=None, gt=0)
+    """Requests per minute, for LiteLLM's load balancing."""
+    tpm: int | None = Field(default=None, gt=0)
+    """Tokens per minute, for LiteLLM's load balancing."""
+    weight: int | None = Field(default=None, gt=0)
+    """Relative weight for LiteLLM's simple-shuffle load balancing."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Extra ``litellm_params`` passed through unchanged (e.g. ``extra_headers``)."""
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @property
+    def provider(self) -> str:
+        """The LiteLLM provider prefix (``openai`` for a bare model name)."""
+        return self.model.split("/", 1)[0] if "/" in self.model else "openai"
+
+    def __repr_args__(self) -> Any:  # keep reprs short and secret-free
+        return [(k, v) for k, v in super().__repr_args__() if k in ("model", "api_base")]
+
+
+class Tier(_Strict):
+    """A named group of interchangeable deployments (one LiteLLM model group)."""
+
+    models: list[Deployment] = Field(min_length=1)
+    """Deployments LiteLLM load-balances and retries across."""
+    private: bool = False
+    """Data never leaves the user's control: the only tiers allowed for confidential calls."""
+    latency_ms: int | None = Field(default=None, gt=0)
+    """Typical latency; a call with ``max_latency_ms`` below it skips this tier."""
+    description: str | None = None
+    """Free text shown by ``routed-llm explain``."""
+
+
+def _as_list(normalize: Any) -> Any:
+    def validate(v: Any) -> Any:
+        if v is None:
+            return None
+        items = v if isinstance(v, list | tuple) else [v]
+        return [normalize(i) for i in items]
+
+    return validate
+
+
+class RuleCondition(_Strict):
+    """All given conditions must hold (AND). A list value means any of its items (OR)."""
+
+    task: list[Task] | None = None
+    complexity: list[Complexity] | None = None
+    sensitivity: list[Sensitivity] | None = None
+    context_tokens_over: int | None = Field(default=None, ge=0)
+    """Prompt tokens strictly above this."""
+    context_tokens_at_most: int | None = Field(default=None, ge=0)
+    """Prompt tokens at or below this."""
+    max_latency_ms_at_most: int | None = Field(default=None, gt=0)
+    """The caller's ``max_latency_ms`` hint is set and at or below this."""
+    tools: bool | None = None
+    images: bool | None = None
+    json_output: bool | None = None
+    """The call asks for JSON (schema or JSON mode)."""
+    metadata: dict[str, Any] | None = None
+    """Each key must equal (or, for a list, be one of) the call metadata's value."""
+
+    _task = field_validator("task", mode="before")(_as_list(normalize_task))
+    _complexity = field_validator("complexity", mode="before")(_as_list(normalize_complexity))
+    _sensitivity = field_validator("sensitivity", mode="before")(_as_list(normalize_sensitivity))
+
+    def describe(self) -> str:
+        """Render the condition compactly for reasons, e.g. ``task=code, complexity=complex``."""
+        parts = []
+        for key, value in self.model_dump(exclude_none=True).items():
+            if isinstance(value, list):
+                value = "|".join(v.value if hasattr(v, "value") else str(v) for v in value)
+            parts.append(f"{key}={value}")
+        return ", ".join(parts) or "always"
+
+
+class Rule(_Strict):
+    """One routing rule: first match wins."""
+
+    name: str | None = None
+    """Shown in decisions; defaults to ``rules[i]``."""
+    when: RuleCondition = RuleCondition()
+    tier: str
+    fallbacks: list[str] | None = None
+    """Overrides the tier's fallback chain for calls matched by this rule."""
+
+
+class RoutingSection(_Strict):
+    """Which tier a call goes to, and where it goes when that tier fails."""
+
+    default: str
+    """Tier for calls no rule matches."""
+    rules: list[Rule] = Field(default_factory=list)
+    """Ordered rules; the first matching rule whose chain has an eligible tier wins."""
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    """Tier -> ordered fallback tiers. Fallbacks still obey every hard constraint."""
+    default_context_window: int = Field(default=8192, gt=0)
+    """Context window assumed for models LiteLLM does not know and the config does not set."""
+    last_resort: Literal["any_eligible", "raise"] = "any_eligible"
+    """When no tier of the chosen chain is eligible: use the first eligible tier in
+    config order (saying so in the reason), or raise `NoEligibleTier`."""
+
+
+class RouterSettings(_Strict):
+    """Settings passed to each tier's ``litellm.Router`` (per-deployment behaviour)."""
+
+    num_retries: int = Field(default=0, ge=0)
+    """LiteLLM retries within a tier before routed-llm moves to the next tier."""
+    timeout: float | None = Field(default=None, gt=0)
+    """Default per-attempt timeout in seconds for deployments that set none."""
+    retry_after: float = Field(default=0, ge=0)
+    """Minimum seconds between LiteLLM retries."""
+    allowed_fails: int | None = Field(default=None, ge=0)
+    """Failures per minute before LiteLLM cools a deployment down."""
+    cooldown_time: float | None = Field(default=None, ge=0)
+    """Seconds a failing deployment stays cooled down."""
+    routing_strategy: str = "simple-shuffle"
+    """LiteLLM load-balancing strategy within a tier."""
+    drop_params: bool = True
+    """Drop OpenAI params a provider does not support instead of failing."""
+
+
+class EmbeddingsConfig(_Strict):
+    """Embeddings section (the embedder itself comes with the embeddings feature)."""
+
+    model: str
+    api_base: str | None = None
+    space: str | None = None
+    dimensions: int | None = Field(default=None, gt=0)
+
+
+class RoutingConfig(_Strict):
+    """The whole routing policy. Build it with `load_config`."""
+
+    tiers: dict[str, Tier] = Field(min_length=1)
+    """Tier name -> tier, conventionally listed from cheapest to dearest."""
+    routing: RoutingSection
+    router_settings: RouterSettings = RouterSettings()
+    embeddings: EmbeddingsConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_tier_references(self) -> RoutingConfig:
+        known = list(self.tiers)
+        problems: list[str] = []
+
+        def check(path: str, name: str) -> None:
+            if name not in self.tiers:
+                problems.append(f"{path}: unknown tier {name!r}; configured tiers: {', '.join(known)}")
+
+        check("routing.default", self.routing.default)
+        for i, rule in enumerate(self.routing.rules):
+            check(f"routing.rules[{i}].tier", rule.tier)
+            for j, fb in enumerate(rule.fallbacks or []):
+                check(f"routing.rules[{i}].fallbacks[{j}]", fb)
+        for tier, chain in self.routing.fallbacks.items():
+            check(f"routing.fallbacks.{tier}", tier)
+            for j, fb in enumerate(chain):
+                check(f"routing.fallbacks.{tier}[{j}]", fb)
+                if fb == tier:
+                    problems.append(f"routing.fallbacks.{tier}[{j}]: a tier cannot fall back to itself")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def rule_name(self, index: int) -> str:
+        """Name of rule ``index`` as shown in decisions."""
+        return self.routing.rules[index].name or f"rules[{index}]"
+
+    def fallbacks_for(self, tier: str) -> list[str]:
+        """Return the configured fallback chain of ``tier`` (possibly empty)."""
+        return list(self.routing.fallbacks.get(tier, []))
+
+
+# --------------------------------------------------------------------------- loading
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+
+
+def _interpolate(value: Any, env: Mapping[str, str], path: str, missing: list[str]) -> Any:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of ``value``."""
+    if isinstance(value, str):
+        # LiteLLM's own ``os.environ/VAR`` references are left for LiteLLM to resolve at
+        # call time, so a config loads even where a cloud key is absent.
+        def repl(m: re.Match[str]) -> str:
+            var, default = m.group(1), m.group(2)
+            if var in env and (env[var] != "" or default is None):
+                return env[var]
+            if default is not None:
+                return default
+            missing.append(
+                f"{path}: environment variable {var} is not set "
+                f"(set it, or write ${{{var}:-default}} to give a default)"
+            )
+            return ""
+
+        return _ENV_PATTERN.sub(repl, value)
+    if isinstance(value, Mapping):
+        return {k: _interpolate(v, env, f"{path}.{k}" if path else str(k), missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, f"{path}[{i}]", missing) for i, v in enumerate(value)]
+    return value
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ""
+        for part in e["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; see the config reference in README)"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        got = e.get("input")
+        shown = "" if e["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  - {loc or '<root>'}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"  - file not found: {path}", source=str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"  - not valid YAML: {e}", source=str(path)) from e
+
+
+def _is_litellm_proxy_config(data: Mapping[str, Any]) -> bool:
+    return "model_list" in data and "tiers" not in data
+
+
+def import_litellm_proxy_config(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate a LiteLLM proxy config (``model_list``, ``router_settings``, ``litellm_settings``).
+
+    Every ``model_name`` becomes a tier whose deployments are the entries sharing
+    that name (LiteLLM's own load-balancing semantics). ``router_settings.fallbacks``
+    becomes the tier fallback chains. The default tier is the first model name.
+    Embedding models (``model_info.mode: embedding`` or ``embed`` in the name) become
+    the ``embeddings`` section. ``os.environ/VAR`` keys stay for LiteLLM to resolve.
+    Tiers are marked private only for providers that run locally by construction
+    (`LOCAL_PROVIDERS`); mark others ``private: true`` yourself in an including file.
+    Returns a plain dict in routed-llm's schema (validated by the caller).
+    """
+    tiers: dict[str, dict[str, Any]] = {}
+    embeddings: dict[str, Any] = {}
+    model_list = data.get("model_list") or []
+    if not isinstance(model_list, list):
+        raise ConfigError("  - model_list: must be a list of {model_name, litellm_params}")
+    for i, entry in enumerate(model_list):
+        if not isinstance(entry, Mapping) or "model_name" not in entry:
+            raise ConfigError(f"  - model_list[{i}]: needs model_name and litellm_params")
+        params = dict(entry.get("litellm_params") or {})
+        if "model" not in params:
+            raise ConfigError(f"  - model_list[{i}].litellm_params.model: required field is missing")
+        dep: dict[str, Any] = {}
+        for key in (
+            "model",
+            "api_base",
+            "api_key",
+            "api_version",
+            "timeout",
+            "max_tokens",
+            "input_cost_per_token",
+            "output_cost_per_token",
+            "rpm",
+            "tpm",
+            "weight",
+        ):
+            if key in params:
+                dep[key] = params.pop(key)
+        if params:
+            dep["params"] = params
+        info = entry.get("model_info") or {}
+        if isinstance(info, Mapping):
+            if "max_input_tokens" in info:
+                dep["context_window"] = info["max_input_tokens"]
+            caps = {
+                "tools": info.get("supports_function_calling"),
+                "json_schema": info.get("supports_response_schema"),
+                "vision": info.get("supports_vision"),
+            }
+            caps = {k: v for k, v in caps.items() if v is not None}
+            if caps:
+                dep["capabilities"] = caps
+        name = str(entry["model_name"])
+        if _is_embedding_model(dep["model"], info):
+            embeddings.setdefault("model", dep["model"])
+            if "api_base" in dep:
+                embeddings.setdefault("api_base", dep["api_base"])
+            continue
+        tier = tiers.setdefault(name, {"models": []})
+        tier["models"].append(dep)
+    if not tiers:
+        raise ConfigError("  - model_list: is empty; at least one model is needed")
+    for tier in tiers.values():
+        providers = {str(d["model"]).split("/", 1)[0] for d in tier["models"]}
+        tier["private"] = providers <= LOCAL_PROVIDERS
+
+    settings = dict(data.get("router_settings") or {})
+    fallbacks: dict[str, list[str]] = {}
+    for item in settings.pop("fallbacks", None) or []:
+        if isinstance(item, Mapping):
+            for src, dst in item.items():
+                fallbacks[str(src)] = [str(d) for d in (dst if isinstance(dst, list) else [dst])]
+    router_settings: dict[str, Any] = {}
+    for key in ("num_retries", "timeout", "retry_after", "allowed_fails", "cooldown_time", "routing_strategy"):
+        if key in settings:
+            router_settings[key] = settings[key]
+    litellm_settings = data.get("litellm_settings") or {}
+    if isinstance(litellm_settings, Mapping):
+        if "drop_params" in litellm_settings:
+            router_settings["drop_params"] = litellm_settings["drop_params"]
+        if "num_retries" in litellm_settings and "num_retries" not in router_settings:
+            router_settings["num_retries"] = litellm_settings["num_retries"]
+        if "request_timeout" in litellm_settings and "timeout" not in router_settings:
+            router_settings["timeout"] = litellm_settings["request_timeout"]
+    out: dict[str, Any] = {
+        "tiers": tiers,
+        "routing": {"default": next(iter(tiers)), "fallbacks": fallbacks},
+        "router_settings": router_settings,
+    }
+    if embeddings:
+        out["embeddings"] = embeddings
+    return out
+
+
+def _is_embedding_model(model: str, model_info: Any) -> bool:
+    """Embedding deployments become the ``embeddings`` section, not a chat tier."""
+    if isinstance(model_info, Mapping) and model_info.get("mode") == "embedding":
+        return True
+    return "embed" in model.lower()
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge mappings; lists and scalars in ``override`` replace those in ``base``."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve(data: Any, *, env: Mapping[str, str], base_dir: Path | None, source: str | None) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"  - <root>: expected a mapping, got {type(data).__name__}", source=source)
+    missing: list[str] = []
+    data = _interpolate(dict(data), env, "", missing)
+    if missing:
+        raise ConfigError("\n".join(f"  - {m}" for m in missing), source=source)
+    if _is_litellm_proxy_config(data):
+        return import_litellm_proxy_config(data)
+    include = data.pop("include_litellm_proxy", None)
+    if include is not None:
+        inc_path = Path(str(include)).expanduser()
+        if not inc_path.is_absolute() and base_dir is not None:
+            inc_path = base_dir / inc_path
+        imported = _resolve(_read_yaml(inc_path), env=env, base_dir=inc_path.parent, source=str(inc_path))
+        data = _merge(imported, data)
+    return dict(data)
+
+
+def load_config(
+    source: str | os.PathLike[str] | Mapping[str, Any], *, env: Mapping[str, str] | None = None
+) -> RoutingConfig:
+    """Load and validate a routing config from a YAML file path or a mapping.
+
+    Accepts routed-llm's own schema, a LiteLLM proxy config as it stands, or a
+    routed-llm file with ``include_litellm_proxy: path`` whose ``tiers`` and
+    ``routing`` sections patch the imported ones. Strings may use ``${VAR}`` and
+    ``${VAR:-default}`` (``env`` defaults to ``os.environ``); LiteLLM's
+    ``os.environ/VAR`` is resolved by LiteLLM at call time.
+
+    Raises:
+        ConfigError: naming the YAML path of every bad value and what is allowed.
+    """
+    env = os.environ if env is None else env
+    if isinstance(source, Mapping):
+        data, base_dir, where = source, None, None
+    else:
+        path = Path(source).expanduser()
+        data, base_dir, where = _read_yaml(path), path.parent, str(path)
+    resolved = _resolve(data, env=env, base_dir=base_dir, source=where)
+    try:
+        return RoutingConfig.model_validate(resolved)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e), source=where) from None
