@@ -1,0 +1,152 @@
+"""What each tier and deployment can do and costs, resolved once from config + LiteLLM.
+
+The policy must be pure and fast, so it never asks LiteLLM's model map itself:
+this module resolves capabilities, context windows and prices once, when a
+`Router` is built, into small frozen profiles the policy reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import litellm
+
+from routed_llm.config import LOCAL_PROVIDERS, Deployment, RoutingConfig
+
+__all__ = ["DeploymentProfile", "TierProfile", "build_profiles"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentProfile:
+    """Resolved facts about one deployment."""
+
+    id: str
+    """Stable id ``<tier>/<index>`` (LiteLLM's ``model_info.id``)."""
+    model: str
+    tools: bool
+    json_schema: bool
+    vision: bool
+    context_window: int
+    input_cost_per_token: float
+    output_cost_per_token: float
+    max_output_tokens: int | None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """USD cost of a call with these token counts."""
+        return prompt_tokens * self.input_cost_per_token + completion_tokens * self.output_cost_per_token
+
+
+@dataclass(frozen=True, slots=True)
+class TierProfile:
+    """Resolved facts about a tier: what *every* deployment in it can do (the conservative view).
+
+    LiteLLM may send a call to any deployment of the tier, so a tier supports a
+    capability only if all its deployments do, fits a prompt only if the smallest
+    window does, and is priced at its dearest deployment for estimates.
+    """
+
+    name: str
+    private: bool
+    tools: bool
+    json_schema: bool
+    vision: bool
+    context_window: int
+    input_cost_per_token: float
+    output_cost_per_token: float
+    max_output_tokens: int | None
+    latency_ms: int | None
+    deployments: tuple[DeploymentProfile, ...]
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """LiteLLM model strings of the tier's deployments."""
+        return tuple(d.model for d in self.deployments)
+
+    def estimate_cost(self, prompt_tokens: int, output_tokens: int) -> float:
+        """Worst-case USD cost of a call on this tier."""
+        return prompt_tokens * self.input_cost_per_token + output_tokens * self.output_cost_per_token
+
+
+def _model_info(dep: Deployment) -> dict[str, Any]:
+    """LiteLLM's static facts about a model (its bundled price/context map); ``{}`` if unknown.
+
+    This reads ``litellm.model_cost`` directly instead of ``litellm.get_model_info``,
+    which for some providers (Ollama, Hugging Face) asks the server over the
+    network: building a router must never block on a host that is down.
+    """
+    if dep.provider in LOCAL_PROVIDERS:
+        return {}
+    table = litellm.model_cost
+    bare = dep.model.split("/", 1)[1] if "/" in dep.model else dep.model
+    for key in (dep.model, bare):
+        if key in table:
+            return dict(table[key])
+    return {}
+
+
+def _resolve_deployment(
+    tier_name: str, index: int, dep: Deployment, *, private: bool, default_window: int
+) -> DeploymentProfile:
+    info = _model_info(dep)
+    caps = dep.capabilities
+
+    def cap(value: bool | None, key: str) -> bool:
+        return bool(info.get(key)) if value is None else value
+
+    window = dep.context_window or info.get("max_input_tokens") or info.get("max_tokens") or default_window
+    local = private or dep.provider in LOCAL_PROVIDERS
+    # Private/local tiers cost nothing per call unless the user prices them.
+    in_cost = dep.input_cost_per_token
+    if in_cost is None:
+        in_cost = 0.0 if local else float(info.get("input_cost_per_token") or 0.0)
+    out_cost = dep.output_cost_per_token
+    if out_cost is None:
+        out_cost = 0.0 if local else float(info.get("output_cost_per_token") or 0.0)
+    if not local and in_cost == 0 and out_cost == 0 and dep.input_cost_per_token is None:
+        logger.warning(
+            "tier %r model %r has no price in LiteLLM's price map and no price override; "
+            "its cost is reported as 0. Set input_cost_per_token/output_cost_per_token.",
+            tier_name,
+            dep.model,
+        )
+    return DeploymentProfile(
+        id=f"{tier_name}/{index}",
+        model=dep.model,
+        tools=cap(caps.tools, "supports_function_calling"),
+        json_schema=cap(caps.json_schema, "supports_response_schema"),
+        vision=cap(caps.vision, "supports_vision"),
+        context_window=int(window),
+        input_cost_per_token=in_cost,
+        output_cost_per_token=out_cost,
+        max_output_tokens=dep.max_tokens,
+    )
+
+
+def build_profiles(config: RoutingConfig) -> dict[str, TierProfile]:
+    """Resolve every tier of ``config`` into a `TierProfile` (config order preserved)."""
+    profiles: dict[str, TierProfile] = {}
+    default_window = config.routing.default_context_window
+    for name, tier in config.tiers.items():
+        deps = tuple(
+            _resolve_deployment(name, i, d, private=tier.private, default_window=default_window)
+            for i, d in enumerate(tier.models)
+        )
+        caps = [d.max_output_tokens for d in deps if d.max_output_tokens is not None]
+        profiles[name] = TierProfile(
+            name=name,
+            private=tier.private,
+            tools=all(d.tools for d in deps),
+            json_schema=all(d.json_schema for d in deps),
+            vision=all(d.vision for d in deps),
+            context_window=min(d.context_window for d in deps),
+            input_cost_per_token=max(d.input_cost_per_token for d in deps),
+            output_cost_per_token=max(d.output_cost_per_token for d in deps),
+            max_output_tokens=min(caps) if caps else None,
+            latency_ms=tier.latency_ms,
+            deployments=deps,
+        )
+    return profiles

@@ -1,0 +1,244 @@
+"""The routing policy: request + hints + state -> `RouteDecision`. Pure, no I/O.
+
+Order of reasoning, which is also the order of the ``reason`` text:
+
+1. Fill omitted hints (task, complexity, sensitivity) with the heuristic classifier.
+2. Hard constraints rule tiers out, each with the constraint that did it:
+   confidential data only to ``private`` tiers; tools / JSON schema / images only
+   to tiers whose every deployment supports them; the prompt (plus requested
+   output) must fit the tier's smallest context window; ``max_cost_usd`` and
+   ``max_latency_ms`` hints; tiers the budget has closed (``RouterState``).
+3. Choose a chain: an explicit ``tier`` hint, else the first matching rule, else
+   the default tier; the chain is that tier plus its configured fallbacks.
+4. Keep only eligible tiers of the chain, in order, moving tiers that recently
+   failed to the back. The first is the tier to call, the rest are fallbacks:
+   a fallback can therefore never break a rule the primary had to keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from routed_llm.catalog import TierProfile
+from routed_llm.classify import Classification, classify_messages
+from routed_llm.config import RoutingConfig, RuleCondition
+from routed_llm.errors import InvalidRequest, NoEligibleTier, TierNotAllowed, UnknownTier
+from routed_llm.types import RequestNeeds, RouteDecision, RouteHints, Sensitivity
+
+__all__ = ["RouterState", "decide", "estimated_output_tokens"]
+
+#: Output tokens assumed for a cost estimate when neither the call nor the tier caps them.
+DEFAULT_OUTPUT_ESTIMATE = 1024
+
+
+@dataclass(frozen=True)
+class RouterState:
+    """What the policy knows about the world right now, passed in by the caller."""
+
+    unhealthy_tiers: frozenset[str] = frozenset()
+    """Tiers that failed recently; they are tried last rather than first."""
+    closed_tiers: Mapping[str, str] = field(default_factory=dict)
+    """Tiers the budget has closed, with why (e.g. ``"daily budget $10 spent"``)."""
+
+
+def estimated_output_tokens(needs: RequestNeeds, profile: TierProfile) -> int:
+    """Output tokens a call may produce on ``profile``: the caller's cap, else the tier's."""
+    return needs.max_output_tokens or profile.max_output_tokens or DEFAULT_OUTPUT_ESTIMATE
+
+
+def _exclusion(
+    profile: TierProfile,
+    needs: RequestNeeds,
+    hints: RouteHints,
+    sensitivity: Sensitivity,
+    state: RouterState,
+) -> str | None:
+    """Return why ``profile`` cannot serve the call, or ``None`` if it can."""
+    if sensitivity is Sensitivity.CONFIDENTIAL and not profile.private:
+        return "not private (sensitivity=confidential)"
+    if needs.tools and not profile.tools:
+        return "no tool calling (the call has tools)"
+    if needs.json_schema and not profile.json_schema:
+        return "no JSON-schema output (the call has a response schema)"
+    if needs.images and not profile.vision:
+        return "no image input (a message has an image)"
+    wanted = needs.prompt_tokens + needs.max_output_tokens
+    if wanted > profile.context_window:
+        return (
+            f"context window {profile.context_window} < {needs.prompt_tokens} prompt"
+            f" + {needs.max_output_tokens} output tokens"
+        )
+    if hints.max_cost_usd is not None:
+        estimate = profile.estimate_cost(needs.prompt_tokens, estimated_output_tokens(needs, profile))
+        if estimate > hints.max_cost_usd:
+            return f"estimated cost ${estimate:.6f} > max_cost_usd ${hints.max_cost_usd:.6f}"
+    if hints.max_latency_ms is not None and profile.latency_ms is not None:
+        if profile.latency_ms > hints.max_latency_ms:
+            return f"typical latency {profile.latency_ms} ms > max_latency_ms {hints.max_latency_ms}"
+    if profile.name in state.closed_tiers:
+        return f"closed by budget ({state.closed_tiers[profile.name]})"
+    return None
+
+
+def _matches(cond: RuleCondition, decision_facts: Mapping[str, Any], hints: RouteHints, needs: RequestNeeds) -> bool:
+    if cond.task is not None and decision_facts["task"] not in cond.task:
+        return False
+    if cond.complexity is not None and decision_facts["complexity"] not in cond.complexity:
+        return False
+    if cond.sensitivity is not None and decision_facts["sensitivity"] not in cond.sensitivity:
+        return False
+    if cond.context_tokens_over is not None and not needs.prompt_tokens > cond.context_tokens_over:
+        return False
+    if cond.context_tokens_at_most is not None and not needs.prompt_tokens <= cond.context_tokens_at_most:
+        return False
+    if cond.max_latency_ms_at_most is not None and (
+        hints.max_latency_ms is None or hints.max_latency_ms > cond.max_latency_ms_at_most
+    ):
+        return False
+    if cond.tools is not None and cond.tools != needs.tools:
+        return False
+    if cond.images is not None and cond.images != needs.images:
+        return False
+    if cond.json_output is not None and cond.json_output != (needs.json_schema or needs.json_mode):
+        return False
+    if cond.metadata is not None:
+        for key, expected in cond.metadata.items():
+            actual = hints.metadata.get(key)
+            if isinstance(expected, list) and not isinstance(actual, list):
+                if actual not in expected:
+                    return False
+            elif actual != expected:
+                return False
+    return True
+
+
+def _dedupe(names: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    return [n for n in names if not (n in seen or seen.add(n))]  # type: ignore[func-returns-value]
+
+
+def decide(
+    config: RoutingConfig,
+    profiles: Mapping[str, TierProfile],
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    needs: RequestNeeds,
+    hints: RouteHints | None = None,
+    state: RouterState | None = None,
+    classification: Classification | None = None,
+) -> RouteDecision:
+    """Decide which tier serves a call and which tiers may take over if it fails.
+
+    Args:
+        config: the validated routing config.
+        profiles: resolved tier profiles (`routed_llm.catalog.build_profiles`).
+        messages: OpenAI-format messages (used only to infer omitted hints).
+        needs: what the request needs from a tier (tools, schema, images, tokens).
+        hints: per-call hints; omitted ones are inferred.
+        state: tier health and budget state.
+        classification: a precomputed classification (skips the classifier).
+
+    Raises:
+        InvalidRequest: no messages.
+        UnknownTier: the ``tier`` hint names no configured tier.
+        TierNotAllowed: the ``tier`` hint names a tier a hard constraint rules out.
+        NoEligibleTier: no tier satisfies the hard constraints.
+    """
+    if not messages:
+        raise InvalidRequest("messages is empty: pass at least one message to route")
+    hints = hints or RouteHints()
+    state = state or RouterState()
+
+    if hints.task is None or hints.complexity is None or hints.sensitivity is None:
+        classification = classification or classify_messages(list(messages))
+    inferred = tuple(k for k in ("task", "complexity", "sensitivity") if getattr(hints, k) is None)
+    task = hints.task or classification.task  # type: ignore[union-attr]
+    complexity = hints.complexity or classification.complexity  # type: ignore[union-attr]
+    sensitivity = hints.sensitivity or classification.sensitivity  # type: ignore[union-attr]
+    facts = {"task": task, "complexity": complexity, "sensitivity": sensitivity}
+
+    excluded = {
+        name: why
+        for name, profile in profiles.items()
+        if (why := _exclusion(profile, needs, hints, sensitivity, state)) is not None
+    }
+
+    # 3. Choose the chain.
+    if hints.tier is not None:
+        if hints.tier not in profiles:
+            raise UnknownTier(hints.tier, list(profiles))
+        if hints.tier in excluded:
+            raise TierNotAllowed(
+                f"tier {hints.tier!r} was requested but cannot serve this call "
+                f"({excluded[hints.tier]}). Drop the tier hint, or change the request.",
+                excluded,
+            )
+        rule_name = "hint:tier"
+        chain = [hints.tier, *config.fallbacks_for(hints.tier)]
+        why = f"tier {hints.tier!r} requested by the caller"
+    else:
+        rule_name, chain, why = "default", [], ""
+        for i, rule in enumerate(config.routing.rules):
+            if _matches(rule.when, facts, hints, needs):
+                rule_name = config.rule_name(i)
+                chain = [
+                    rule.tier,
+                    *(rule.fallbacks if rule.fallbacks is not None else config.fallbacks_for(rule.tier)),
+                ]
+                why = f"rule {rule_name!r} ({rule.when.describe()}) -> {rule.tier}"
+                break
+        if not chain:
+            default = config.routing.default
+            chain = [default, *config.fallbacks_for(default)]
+            why = f"no rule matched; default tier {default}"
+
+    chain = _dedupe(chain)
+    eligible = [t for t in chain if t not in excluded]
+    notes: list[str] = []
+    skipped = [t for t in chain if t in excluded]
+    if skipped:
+        notes.append("skipped " + "; ".join(f"{t}: {excluded[t]}" for t in skipped))
+    if not eligible:
+        others = [t for t in profiles if t not in excluded and t not in chain]
+        if config.routing.last_resort == "any_eligible" and others:
+            eligible = others[:1]
+            notes.append(
+                f"no tier of the chain {chain} is eligible; using {others[0]}, the first eligible tier in config order"
+            )
+        else:
+            raise NoEligibleTier(
+                f"no tier can serve this call (chain {chain} from {rule_name}); "
+                "each tier and the constraint that excluded it:",
+                excluded,
+            )
+
+    # 4. Recently failed tiers go to the back; they stay as fallbacks.
+    healthy = [t for t in eligible if t not in state.unhealthy_tiers]
+    sick = [t for t in eligible if t in state.unhealthy_tiers]
+    if sick and healthy:
+        notes.append(f"tried last (recently failed): {', '.join(sick)}")
+    ordered = healthy + sick
+
+    inferred_note = ""
+    if inferred and classification is not None:
+        inferred_note = "inferred " + ", ".join(f"{k}={facts[k].value}" for k in inferred)
+        if classification.signals:
+            inferred_note += " (" + "; ".join(classification.signals) + ")"
+    reason = "; ".join(p for p in [why, *notes, inferred_note] if p)
+
+    timeout_s = hints.max_latency_ms / 1000 if hints.max_latency_ms is not None else None
+    return RouteDecision(
+        tier=ordered[0],
+        fallbacks=tuple(ordered[1:]),
+        reason=reason,
+        rule=rule_name,
+        task=task,
+        complexity=complexity,
+        sensitivity=sensitivity,
+        inferred=inferred,
+        needs=needs,
+        excluded=excluded,
+        timeout_s=timeout_s,
+    )
