@@ -1,0 +1,1 @@
+"""Real loopback servers (llama.cpp and deliberately failing endpoints) for the test-suite."""
