@@ -1,0 +1,444 @@
+"""Execute a `RouteDecision` through LiteLLM, falling back tier by tier.
+
+Within a tier, ``litellm.Router`` does what it is good at: per-deployment
+retries, timeouts, cooldowns and load balancing (one model group per tier).
+Across tiers, this module walks the decision's chain itself, because only the
+policy knows which tiers satisfy the call's hard constraints; LiteLLM is given
+no fallbacks of its own, so it can never take a call somewhere the policy did
+not allow.
+
+Streaming falls back only before the first chunk is emitted; after that a
+failure raises `StreamInterrupted`. Usage and cost arrive on every result,
+streaming included (on the final `StreamEnd`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import litellm
+
+from routed_llm.catalog import DeploymentProfile, TierProfile
+from routed_llm.config import RoutingConfig
+from routed_llm.errors import AllTiersFailed, StreamInterrupted
+from routed_llm.types import RouteDecision
+
+__all__ = ["Engine", "RoutedCompletion", "RoutingInfo", "StreamEnd", "TierHealth"]
+
+logger = logging.getLogger(__name__)
+
+litellm.suppress_debug_info = True
+
+#: Seconds a tier that failed stays at the back of chains, unless the config says otherwise.
+DEFAULT_TIER_COOLDOWN_S = 10.0
+
+
+@dataclass
+class RoutingInfo:
+    """What happened to a call: where it went, why, what it cost. Adapters expose ``as_dict()``."""
+
+    tier: str
+    model: str
+    reason: str
+    rule: str | None
+    fallbacks: tuple[str, ...]
+    """Tiers the decision allowed after the first (whether or not they were needed)."""
+    attempts: list[dict[str, str]] = field(default_factory=list)
+    """Failed attempts before the serving tier: ``{"tier", "error"}``."""
+    deployment: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False
+    decision: RouteDecision | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-data view for ``response_metadata["routing"]`` and traces."""
+        d = self.decision
+        return {
+            "tier": self.tier,
+            "model": self.model,
+            "reason": self.reason,
+            "rule": self.rule,
+            "fallbacks": list(self.fallbacks),
+            "attempts": list(self.attempts),
+            "deployment": self.deployment,
+            "cost_usd": self.cost_usd,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cached": self.cached,
+            "task": d.task.value if d else None,
+            "complexity": d.complexity.value if d else None,
+            "sensitivity": d.sensitivity.value if d else None,
+        }
+
+
+@dataclass
+class RoutedCompletion:
+    """A finished non-streaming call: LiteLLM's response plus what routing did."""
+
+    response: litellm.ModelResponse
+    routing: RoutingInfo
+
+
+@dataclass
+class StreamEnd:
+    """Last item of a routed stream: usage, cost and the routing info."""
+
+    routing: RoutingInfo
+    finish_reason: str | None = None
+
+
+class TierHealth:
+    """Remembers tiers that failed recently so the policy can try them last.
+
+    Thread-safe; shared by every adapter over one `Router`.
+    """
+
+    def __init__(self, cooldown_s: float = DEFAULT_TIER_COOLDOWN_S) -> None:
+        self._cooldown_s = cooldown_s
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def failed(self, tier: str, retry_after_s: float | None = None) -> None:
+        """Mark ``tier`` unhealthy for the cooldown (or the server's Retry-After, if longer)."""
+        window = max(self._cooldown_s, retry_after_s or 0.0)
+        with self._lock:
+            self._until[tier] = time.monotonic() + window
+
+    def succeeded(self, tier: str) -> None:
+        """Mark ``tier`` healthy again."""
+        with self._lock:
+            self._until.pop(tier, None)
+
+    def unhealthy(self) -> frozenset[str]:
+        """Tiers still inside their failure window."""
+        now = time.monotonic()
+        with self._lock:
+            return frozenset(t for t, until in self._until.items() if until > now)
+
+
+def _should_fall_back(exc: BaseException) -> bool:
+    """Whether another tier might succeed where this one failed.
+
+    A plain 400 means the request itself is wrong, so it is raised at once;
+    context-window, content-policy and unsupported-parameter errors are tier
+    specific and do fall back, as does every server, network and auth failure.
+    """
+    if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+        return False
+    return type(exc) is not litellm.BadRequestError
+
+
+def _retry_after_s(exc: BaseException) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
+    if not headers:
+        return None
+    try:
+        return float(headers.get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def build_model_list(config: RoutingConfig) -> list[dict[str, Any]]:
+    """Translate tiers into a LiteLLM ``model_list``: one model group per tier."""
+    default_timeout = config.router_settings.timeout
+    model_list: list[dict[str, Any]] = []
+    for tier_name, tier in config.tiers.items():
+        for i, dep in enumerate(tier.models):
+            params: dict[str, Any] = {"model": dep.model, **dep.params}
+            if dep.api_base is not None:
+                params["api_base"] = dep.api_base
+            if dep.api_key is not None:
+                params["api_key"] = dep.api_key.get_secret_value()
+            for key in ("api_version", "rpm", "tpm", "weight", "input_cost_per_token", "output_cost_per_token"):
+                value = getattr(dep, key)
+                if value is not None:
+                    params[key] = value
+            timeout = dep.timeout or default_timeout
+            if timeout is not None:
+                params["timeout"] = timeout
+                params["stream_timeout"] = timeout
+            model_list.append(
+                {"model_name": tier_name, "litellm_params": params, "model_info": {"id": f"{tier_name}/{i}"}}
+            )
+    return model_list
+
+
+class Engine:
+    """Runs decisions against one ``litellm.Router`` holding a model group per tier."""
+
+    def __init__(self, config: RoutingConfig, profiles: Mapping[str, TierProfile]) -> None:
+        settings = config.router_settings
+        self._profiles = profiles
+        self._deployments: dict[str, DeploymentProfile] = {d.id: d for p in profiles.values() for d in p.deployments}
+        kwargs: dict[str, Any] = {
+            "model_list": build_model_list(config),
+            "num_retries": settings.num_retries,
+            "retry_after": int(settings.retry_after),
+            "routing_strategy": settings.routing_strategy,
+        }
+        if settings.timeout is not None:
+            kwargs["timeout"] = settings.timeout
+        if settings.allowed_fails is not None:
+            kwargs["allowed_fails"] = settings.allowed_fails
+        if settings.cooldown_time is not None:
+            kwargs["cooldown_time"] = settings.cooldown_time
+        self._drop_params = settings.drop_params
+        self.router = litellm.Router(**kwargs)
+        self.health = TierHealth(settings.cooldown_time or DEFAULT_TIER_COOLDOWN_S)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _kwargs(
+        self, decision: RouteDecision, tier: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        kwargs = {k: v for k, v in params.items() if v is not None}
+        if "max_tokens" not in kwargs and "max_completion_tokens" not in kwargs:
+            cap = self._profiles[tier].max_output_tokens
+            if cap is not None:
+                kwargs["max_tokens"] = cap
+        if decision.timeout_s is not None:
+            kwargs["timeout"] = decision.timeout_s
+        if self._drop_params:
+            kwargs.setdefault("drop_params", True)
+        return {"model": tier, "messages": list(messages), **kwargs}
+
+    def _info(self, decision: RouteDecision, tier: str, attempts: list[dict[str, str]]) -> RoutingInfo:
+        return RoutingInfo(
+            tier=tier,
+            model=self._profiles[tier].models[0],
+            reason=decision.reason if not attempts else f"{decision.reason}; fell back to {tier}",
+            rule=decision.rule,
+            fallbacks=decision.fallbacks,
+            attempts=attempts,
+            decision=decision,
+        )
+
+    def _account(
+        self,
+        info: RoutingInfo,
+        hidden: Mapping[str, Any] | None,
+        model: str | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+    ) -> None:
+        """Fill served model, usage and cost (from the deployment's resolved prices)."""
+        dep_id = (hidden or {}).get("model_id")
+        dep = self._deployments.get(str(dep_id)) if dep_id is not None else None
+        if dep is None:  # unknown deployment: price at the tier's dearest (never under-report)
+            profile = self._profiles[info.tier]
+            dep = max(profile.deployments, key=lambda d: d.input_cost_per_token + d.output_cost_per_token)
+        info.deployment = dep.id
+        info.model = dep.model if not model else _served_model(dep.model, model)
+        info.prompt_tokens = prompt_tokens
+        info.completion_tokens = completion_tokens
+        info.cost_usd = dep.cost(prompt_tokens, completion_tokens)
+
+    def _record_failure(self, tier: str, exc: BaseException, attempts: list[dict[str, str]]) -> None:
+        self.health.failed(tier, _retry_after_s(exc))
+        attempts.append({"tier": tier, "error": _describe(exc)})
+        logger.warning("tier %s failed (%s); trying the next tier", tier, _describe(exc))
+
+    def _finish(self, info: RoutingInfo, response: Any) -> RoutedCompletion:
+        usage = getattr(response, "usage", None)
+        self._account(
+            info,
+            getattr(response, "_hidden_params", None),
+            getattr(response, "model", None),
+            int(getattr(usage, "prompt_tokens", 0) or 0),
+            int(getattr(usage, "completion_tokens", 0) or 0),
+        )
+        self.health.succeeded(info.tier)
+        return RoutedCompletion(response=response, routing=info)
+
+    # ------------------------------------------------------------------ calls
+
+    def complete(
+        self, decision: RouteDecision, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+    ) -> RoutedCompletion:
+        """Run the call, tier by tier, until one answers."""
+        attempts: list[dict[str, str]] = []
+        errors: dict[str, BaseException] = {}
+        for tier in decision.tiers:
+            try:
+                response = self.router.completion(**self._kwargs(decision, tier, messages, params))
+            except Exception as e:
+                if not _should_fall_back(e):
+                    raise
+                self._record_failure(tier, e, attempts)
+                errors[tier] = e
+                continue
+            return self._finish(self._info(decision, tier, attempts), response)
+        raise AllTiersFailed(errors) from next(reversed(errors.values()))
+
+    async def acomplete(
+        self, decision: RouteDecision, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+    ) -> RoutedCompletion:
+        """Async `complete`."""
+        attempts: list[dict[str, str]] = []
+        errors: dict[str, BaseException] = {}
+        for tier in decision.tiers:
+            try:
+                response = await self.router.acompletion(**self._kwargs(decision, tier, messages, params))
+            except Exception as e:
+                if not _should_fall_back(e):
+                    raise
+                self._record_failure(tier, e, attempts)
+                errors[tier] = e
+                continue
+            return self._finish(self._info(decision, tier, attempts), response)
+        raise AllTiersFailed(errors) from next(reversed(errors.values()))
+
+    def stream(
+        self, decision: RouteDecision, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+    ) -> Iterator[Any]:
+        """Yield LiteLLM stream chunks, then one `StreamEnd`.
+
+        Falls back to the next tier only if a tier fails before its first chunk.
+        """
+        attempts: list[dict[str, str]] = []
+        errors: dict[str, BaseException] = {}
+        for tier in decision.tiers:
+            kwargs = self._kwargs(decision, tier, messages, params)
+            kwargs.update(stream=True, stream_options={"include_usage": True})
+            try:
+                iterator = iter(self.router.completion(**kwargs))
+                first = next(iterator, None)
+            except Exception as e:
+                if not _should_fall_back(e):
+                    raise
+                self._record_failure(tier, e, attempts)
+                errors[tier] = e
+                continue
+            info = self._info(decision, tier, attempts)
+            acc = _StreamAccumulator()
+            emitted = 0
+            chunk = first
+            try:
+                while chunk is not None:
+                    acc.add(chunk)
+                    if acc.has_payload(chunk):
+                        emitted += 1
+                        yield chunk
+                    chunk = next(iterator, None)
+            except Exception as e:
+                self.health.failed(tier, _retry_after_s(e))
+                raise StreamInterrupted(tier, info.model, emitted, e) from e
+            yield self._stream_end(info, acc, messages)
+            return
+        raise AllTiersFailed(errors) from next(reversed(errors.values()))
+
+    async def astream(
+        self, decision: RouteDecision, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+    ) -> AsyncIterator[Any]:
+        """Async `stream`."""
+        attempts: list[dict[str, str]] = []
+        errors: dict[str, BaseException] = {}
+        for tier in decision.tiers:
+            kwargs = self._kwargs(decision, tier, messages, params)
+            kwargs.update(stream=True, stream_options={"include_usage": True})
+            try:
+                response = await self.router.acompletion(**kwargs)
+                iterator = response.__aiter__()
+                first = await anext(iterator, None)
+            except Exception as e:
+                if not _should_fall_back(e):
+                    raise
+                self._record_failure(tier, e, attempts)
+                errors[tier] = e
+                continue
+            info = self._info(decision, tier, attempts)
+            acc = _StreamAccumulator()
+            emitted = 0
+            chunk = first
+            try:
+                while chunk is not None:
+                    acc.add(chunk)
+                    if acc.has_payload(chunk):
+                        emitted += 1
+                        yield chunk
+                    chunk = await anext(iterator, None)
+            except Exception as e:
+                self.health.failed(tier, _retry_after_s(e))
+                raise StreamInterrupted(tier, info.model, emitted, e) from e
+            yield self._stream_end(info, acc, messages)
+            return
+        raise AllTiersFailed(errors) from next(reversed(errors.values()))
+
+    def _stream_end(
+        self, info: RoutingInfo, acc: _StreamAccumulator, messages: Sequence[Mapping[str, Any]]
+    ) -> StreamEnd:
+        prompt, completion = acc.prompt_tokens, acc.completion_tokens
+        if prompt is None:  # the server sent no usage: count it ourselves
+            prompt = litellm.token_counter(model="gpt-4o", messages=list(messages))
+        if completion is None:
+            completion = litellm.token_counter(model="gpt-4o", text=acc.text) if acc.text else 0
+        self._account(info, acc.hidden, acc.model, prompt, completion)
+        self.health.succeeded(info.tier)
+        return StreamEnd(routing=info, finish_reason=acc.finish_reason)
+
+
+def _served_model(configured: str, reported: str) -> str:
+    """Prefer the configured ``provider/model`` string; keep the server's name when it is more specific."""
+    bare = configured.split("/", 1)[-1]
+    return (
+        configured
+        if reported in (bare, configured) or not reported
+        else f"{configured.split('/', 1)[0]}/{reported}"
+        if "/" in configured
+        else reported
+    )
+
+
+class _StreamAccumulator:
+    """Collects what a stream reveals about itself: usage, served model, text, finish reason."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.hidden: dict[str, Any] | None = None
+        self.model: str | None = None
+        self.finish_reason: str | None = None
+        self._text: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    def add(self, chunk: Any) -> None:
+        usage = getattr(chunk, "usage", None)
+        if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
+            self.prompt_tokens = int(usage.prompt_tokens or 0)
+            self.completion_tokens = int(usage.completion_tokens or 0)
+        if self.hidden is None and getattr(chunk, "_hidden_params", None):
+            self.hidden = dict(chunk._hidden_params)
+        self.model = getattr(chunk, "model", None) or self.model
+        for choice in getattr(chunk, "choices", None) or []:
+            delta = getattr(choice, "delta", None)
+            content = getattr(delta, "content", None) if delta is not None else None
+            if content:
+                self._text.append(content)
+            if getattr(choice, "finish_reason", None):
+                self.finish_reason = choice.finish_reason
+
+    @staticmethod
+    def has_payload(chunk: Any) -> bool:
+        """Whether a chunk carries anything for the caller (content, tool call, finish, usage)."""
+        return bool(getattr(chunk, "choices", None)) or getattr(chunk, "usage", None) is not None

@@ -1,0 +1,177 @@
+"""`Router`: the one object every adapter talks to.
+
+It owns the config, the resolved tier profiles, the LiteLLM-backed engine and
+the shared state (tier health). A LangChain `ChatRoutedLLM` and a LlamaIndex
+`RoutedLLM` built over the same `Router` share all of it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+import litellm
+from pydantic import ValidationError
+
+from routed_llm.catalog import TierProfile, build_profiles
+from routed_llm.config import RoutingConfig, load_config
+from routed_llm.engine import Engine, RoutedCompletion
+from routed_llm.errors import InvalidRequest
+from routed_llm.policy import RouterState, decide
+from routed_llm.types import RequestNeeds, RouteDecision, RouteHints
+
+__all__ = ["ConfigSource", "HintsLike", "Router", "normalize_messages", "request_needs"]
+
+ConfigSource = RoutingConfig | str | os.PathLike[str] | Mapping[str, Any]
+HintsLike = RouteHints | Mapping[str, Any] | None
+
+#: The tokenizer used to count prompts for routing. One fixed tokenizer keeps the
+#: decision fast and offline (no per-model tokenizer downloads); it is an
+#: estimate for non-OpenAI models, which is why context windows keep headroom.
+COUNTING_MODEL = "gpt-4o"
+
+
+def normalize_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Accept a prompt string or OpenAI-format messages; reject anything else clearly."""
+    if isinstance(messages, str):
+        if not messages.strip():
+            raise InvalidRequest("the prompt is empty: pass a non-empty string or messages")
+        return [{"role": "user", "content": messages}]
+    if not isinstance(messages, Sequence) or not messages:
+        raise InvalidRequest("messages is empty: pass at least one message to route")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping) or "role" not in m:
+            raise InvalidRequest(f"messages[{i}] must be a mapping with a 'role' (got {type(m).__name__})")
+        out.append(dict(m))
+    return out
+
+
+def _has_images(messages: Sequence[Mapping[str, Any]]) -> bool:
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, Mapping) and part.get("type") in ("image_url", "image", "input_image"):
+                    return True
+    return False
+
+
+def request_needs(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> RequestNeeds:
+    """Derive what a call needs from a tier: tools, schema/JSON, images, tokens."""
+    tools = params.get("tools") or None
+    response_format = params.get("response_format")
+    json_schema = json_mode = False
+    if isinstance(response_format, Mapping):
+        kind = response_format.get("type")
+        json_schema = kind == "json_schema"
+        json_mode = kind == "json_object"
+    elif isinstance(response_format, type):  # a pydantic model class, as LiteLLM accepts
+        json_schema = True
+    prompt_tokens = litellm.token_counter(
+        model=COUNTING_MODEL, messages=list(messages), tools=tools, use_default_image_token_count=True
+    )
+    max_out = params.get("max_tokens") or params.get("max_completion_tokens") or 0
+    return RequestNeeds(
+        tools=bool(tools),
+        json_schema=json_schema,
+        json_mode=json_mode,
+        images=_has_images(messages),
+        prompt_tokens=prompt_tokens,
+        max_output_tokens=int(max_out),
+    )
+
+
+def _hints(hints: HintsLike) -> RouteHints:
+    if hints is None:
+        return RouteHints()
+    if isinstance(hints, RouteHints):
+        return hints
+    try:
+        return RouteHints.model_validate(dict(hints))
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise InvalidRequest(f"invalid routing hint: {problems}") from None
+
+
+class Router:
+    """Routes chat calls to tiers according to a `RoutingConfig`.
+
+    Args:
+        config: a `RoutingConfig`, a path to a YAML file, a mapping, or ``None``
+            for the embedded defaults (`routed_llm.defaults.default_config`).
+    """
+
+    def __init__(self, config: ConfigSource | None = None) -> None:
+        if config is None:
+            from routed_llm.defaults import default_config
+
+            config = default_config()
+        self.config: RoutingConfig = config if isinstance(config, RoutingConfig) else load_config(config)
+        if any(d.provider == "routed-local" for t in self.config.tiers.values() for d in t.models):
+            from routed_llm.local_llm import register_local_provider
+
+            register_local_provider()
+        self.profiles: dict[str, TierProfile] = build_profiles(self.config)
+        self.engine = Engine(self.config, self.profiles)
+
+    def __repr__(self) -> str:
+        return f"Router(tiers={list(self.profiles)}, default={self.config.routing.default!r})"
+
+    # ------------------------------------------------------------------ decisions
+
+    def state(self) -> RouterState:
+        """Return the state the policy sees now (tier health; budgets plug in here)."""
+        return RouterState(unhealthy_tiers=self.engine.health.unhealthy())
+
+    def route(
+        self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
+    ) -> RouteDecision:
+        """Decide where a call would go, without calling anything."""
+        return self._prepare(messages, hints, params)[0]
+
+    def _prepare(
+        self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike, params: Mapping[str, Any]
+    ) -> tuple[RouteDecision, list[dict[str, Any]]]:
+        msgs = normalize_messages(messages)
+        decision = decide(
+            self.config,
+            self.profiles,
+            msgs,
+            needs=request_needs(msgs, params),
+            hints=_hints(hints),
+            state=self.state(),
+        )
+        return decision, msgs
+
+    # ------------------------------------------------------------------ calls
+
+    def complete(
+        self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
+    ) -> RoutedCompletion:
+        """Route and run a chat call. ``params`` are OpenAI chat params (tools, max_tokens, ...)."""
+        decision, msgs = self._prepare(messages, hints, params)
+        return self.engine.complete(decision, msgs, params)
+
+    async def acomplete(
+        self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
+    ) -> RoutedCompletion:
+        """Async `complete`."""
+        decision, msgs = self._prepare(messages, hints, params)
+        return await self.engine.acomplete(decision, msgs, params)
+
+    def stream(
+        self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
+    ) -> Iterator[Any]:
+        """Route and stream: LiteLLM chunks, then a final `routed_llm.engine.StreamEnd`."""
+        decision, msgs = self._prepare(messages, hints, params)
+        yield from self.engine.stream(decision, msgs, params)
+
+    async def astream(
+        self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
+    ) -> AsyncIterator[Any]:
+        """Async `stream`."""
+        decision, msgs = self._prepare(messages, hints, params)
+        async for item in self.engine.astream(decision, msgs, params):
+            yield item
