@@ -1,0 +1,106 @@
+"""The ``routed-llm`` command line: explain decisions without calling any model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from routed_llm.errors import RoutedLLMError
+from routed_llm.router import Router
+from routed_llm.types import RouteHints
+
+__all__ = ["main"]
+
+
+def _parse_hints(items: Sequence[str]) -> dict[str, Any]:
+    hints: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RoutedLLMError(f"--hint {item!r}: expected key=value, e.g. --hint sensitivity=confidential")
+        key = key.strip()
+        if key.startswith("metadata."):
+            hints.setdefault("metadata", {})[key.split(".", 1)[1]] = value
+        elif key not in RouteHints.model_fields:
+            allowed = ", ".join(k for k in RouteHints.model_fields)
+            raise RoutedLLMError(f"--hint {item!r}: unknown hint {key!r}; allowed: {allowed}, metadata.<key>")
+        else:
+            hints[key] = value
+    return hints
+
+
+def _explain(args: argparse.Namespace, console: Console) -> int:
+    router = Router(args.config)
+    params: dict[str, Any] = {}
+    if args.max_tokens:
+        params["max_tokens"] = args.max_tokens
+    decision = router.route(args.prompt, _parse_hints(args.hint), **params)
+    if args.json:
+        console.print_json(json.dumps(decision.model_dump(mode="json")))
+        return 0
+    console.print(f"[bold]tier[/bold]       {decision.tier}  ({', '.join(router.profiles[decision.tier].models)})")
+    console.print(f"[bold]fallbacks[/bold]  {', '.join(decision.fallbacks) or '-'}")
+    console.print(f"[bold]rule[/bold]       {decision.rule}")
+    console.print(f"[bold]reason[/bold]     {decision.reason}")
+    inferred = set(decision.inferred)
+    console.print(
+        "[bold]request[/bold]    "
+        + ", ".join(
+            f"{k}={getattr(decision, k).value}{' (inferred)' if k in inferred else ''}"
+            for k in ("task", "complexity", "sensitivity")
+        )
+        + f", prompt_tokens={decision.needs.prompt_tokens}"
+    )
+    table = Table(title="tiers and constraints")
+    for col in ("tier", "private", "context", "tools", "json_schema", "vision", "status"):
+        table.add_column(col)
+    for name, p in router.profiles.items():
+        status = decision.excluded.get(
+            name, "chosen" if name == decision.tier else "fallback" if name in decision.fallbacks else "eligible"
+        )
+        table.add_row(
+            name, str(p.private), str(p.context_window), str(p.tools), str(p.json_schema), str(p.vision), status
+        )
+    console.print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="routed-llm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    explain = sub.add_parser("explain", help="show where a prompt would be routed and why")
+    explain.add_argument("prompt")
+    explain.add_argument("--config", "-c", default=None, help="routing YAML (default: embedded defaults)")
+    explain.add_argument(
+        "--hint",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="routing hint, e.g. --hint sensitivity=confidential (repeatable)",
+    )
+    explain.add_argument("--max-tokens", type=int, default=None, help="output tokens the call would request")
+    explain.add_argument("--json", action="store_true", help="print the decision as JSON")
+    explain.set_defaults(func=_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``routed-llm`` command."""
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        return int(args.func(args, console))
+    except RoutedLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
