@@ -55,3 +55,21 @@ def faulty_server() -> Iterator[FaultyServerFactory]:
     finally:
         for server in reversed(started):
             server.stop()
+
+
+def recording(config: pytest.Config) -> bool:
+    """Whether this run records cassettes (``--record-mode`` other than ``none``) against live servers."""
+    return str(config.getoption("--record-mode", default="none") or "none") != "none"
+
+
+@pytest.fixture(scope="session")
+def llama_base_url(request: pytest.FixtureRequest) -> str:
+    """Base URL of the real llama.cpp server for cassette-backed tests.
+
+    Replaying (the default run), nothing is started: the cassettes were recorded
+    against this fixed address and vcrpy answers from them. Recording
+    (``--record-mode=rewrite``), the real server is started on that address.
+    """
+    if recording(request.config):
+        return str(request.getfixturevalue("llama_server").base_url)
+    return f"http://127.0.0.1:{llama_port()}/v1"

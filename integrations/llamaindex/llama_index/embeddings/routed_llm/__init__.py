@@ -1,0 +1,1 @@
+"""LlamaIndex embedding over the routed-llm embedder (filled by the embeddings feature)."""

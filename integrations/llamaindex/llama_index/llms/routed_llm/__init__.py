@@ -1,0 +1,1 @@
+"""LlamaIndex LLM over the routed-llm router (filled by the LlamaIndex integration)."""
