@@ -1,1 +1,5 @@
-"""LlamaIndex LLM over the routed-llm router (filled by the LlamaIndex integration)."""
+"""LlamaIndex LLM over the routed-llm router: ``from llama_index.llms.routed_llm import RoutedLLM``."""
+
+from llama_index.llms.routed_llm.base import RoutedLLM
+
+__all__ = ["RoutedLLM"]

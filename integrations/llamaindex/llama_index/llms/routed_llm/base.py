@@ -1,0 +1,716 @@
+"""`RoutedLLM`: a LlamaIndex LLM that routes every call to a tier.
+
+The adapter only translates: LlamaIndex `ChatMessage` blocks and tools in,
+OpenAI-format messages and params to the core `routed_llm.Router`, LiteLLM
+results back out as `ChatResponse` with usage and routing metadata. Every
+routing decision (tier choice, capability checks, fallbacks, tier health) is
+the core's; nothing here second-guesses it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.llms.generic_utils import (
+    achat_to_completion_decorator,
+    astream_chat_to_completion_decorator,
+    chat_to_completion_decorator,
+    stream_chat_to_completion_decorator,
+)
+from llama_index.core.base.llms.types import (
+    AudioBlock,
+    CachePoint,
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CitableBlock,
+    CitationBlock,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    DocumentBlock,
+    ImageBlock,
+    LLMMetadata,
+    MessageRole,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+    VideoBlock,
+)
+from llama_index.core.bridge.pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.llms.utils import parse_partial_json
+
+from routed_llm import InvalidRequest, RouteDecision, RouteHints, Router, RoutingConfig, RoutingInfo, StreamEnd
+from routed_llm.types import (
+    Complexity,
+    Sensitivity,
+    Task,
+    normalize_complexity,
+    normalize_sensitivity,
+    normalize_task,
+)
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+__all__ = ["HINT_KEYS", "RoutedLLM", "resolve_tool_choice", "to_openai_message", "to_openai_messages"]
+
+#: Keyword arguments taken as routing hints rather than model params: exactly the
+#: core's `RouteHints` fields, so a hint the core learns is accepted here at once.
+HINT_KEYS: tuple[str, ...] = tuple(RouteHints.model_fields)
+
+_ASSISTANT_ROLES = {MessageRole.ASSISTANT, MessageRole.CHATBOT, MessageRole.MODEL}
+
+
+# ---------------------------------------------------------------------------- LlamaIndex -> OpenAI
+
+
+def _arguments_json(arguments: Any) -> str:
+    """OpenAI wants tool-call arguments as a JSON string; LlamaIndex keeps dicts or strings."""
+    if isinstance(arguments, str):
+        return arguments
+    return json.dumps(arguments if arguments is not None else {})
+
+
+def _tool_call_dict(call: Any) -> dict[str, Any]:
+    """Normalise a tool call (`ToolCallBlock`, OpenAI/LiteLLM object or dict) to an OpenAI dict."""
+    if isinstance(call, ToolCallBlock):
+        return {
+            "id": call.tool_call_id or call.tool_name,
+            "type": "function",
+            "function": {"name": call.tool_name, "arguments": _arguments_json(call.tool_kwargs)},
+        }
+    data = call.model_dump() if hasattr(call, "model_dump") else dict(call)
+    function = data.get("function") or {}
+    if not isinstance(function, Mapping):
+        function = function.model_dump() if hasattr(function, "model_dump") else dict(function)
+    name = function.get("name") or ""
+    return {
+        "id": data.get("id") or name,
+        "type": "function",
+        "function": {"name": name, "arguments": _arguments_json(function.get("arguments"))},
+    }
+
+
+def _content_parts(blocks: Sequence[Any], where: str) -> list[dict[str, Any]]:
+    """Translate content blocks to OpenAI parts; refuse blocks no tier capability describes.
+
+    Images become ``image_url`` parts so the core sees them and routes only to
+    vision tiers. Audio, video and documents have no capability in the tier
+    profiles, so no tier could be trusted with them: they are refused here with
+    a clear error rather than sent somewhere that silently drops them.
+    """
+    parts: list[dict[str, Any]] = []
+    for block in blocks:
+        if isinstance(block, TextBlock):
+            parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, ImageBlock):
+            if block.url is not None and block.image is None and block.path is None:
+                url = str(block.url)
+            else:
+                url = block.inline_url()
+            image_url: dict[str, Any] = {"url": url}
+            if block.detail:
+                image_url["detail"] = block.detail
+            parts.append({"type": "image_url", "image_url": image_url})
+        elif isinstance(block, CitableBlock):
+            parts.extend(_content_parts(block.content, where))
+        elif isinstance(block, CitationBlock):
+            parts.extend(_content_parts([block.cited_content], where))
+        elif isinstance(block, (ToolCallBlock, ThinkingBlock, CachePoint)):
+            # Tool calls travel in ``tool_calls``; reasoning and cache hints are not message content
+            # in the Chat Completions format.
+            continue
+        elif isinstance(block, (AudioBlock, VideoBlock, DocumentBlock)):
+            kind = type(block).__name__
+            raise InvalidRequest(
+                f"{where} has a {kind}: routed-llm routes text, image and tool-call content only "
+                "(tier capabilities are tools, json_schema and vision), so no tier can be chosen "
+                f"that is known to accept it. Remove the {kind} or turn it into text or an image."
+            )
+        else:
+            raise InvalidRequest(f"{where} has an unsupported content block {type(block).__name__}")
+    return parts
+
+
+def to_openai_message(message: ChatMessage, index: int = 0) -> dict[str, Any]:
+    """Convert one LlamaIndex `ChatMessage` to an OpenAI-format message dict.
+
+    Text-only content becomes a string (what every OpenAI-compatible server
+    accepts); content with images becomes a list of parts. Tool calls come from
+    `ToolCallBlock` blocks, or from ``additional_kwargs["tool_calls"]`` for
+    messages built the older way; ``tool_call_id`` and ``name`` are carried over.
+    """
+    where = f"messages[{index}]"
+    role = "assistant" if message.role in _ASSISTANT_ROLES else message.role.value
+    parts = _content_parts(message.blocks, where)
+    out: dict[str, Any] = {"role": role}
+    if all(p["type"] == "text" for p in parts):
+        out["content"] = "\n".join(p["text"] for p in parts)
+    else:
+        out["content"] = parts
+
+    blocks = [b for b in message.blocks if isinstance(b, ToolCallBlock)]
+    legacy = message.additional_kwargs.get("tool_calls") or []
+    tool_calls = [_tool_call_dict(c) for c in (blocks or legacy)]
+    if tool_calls:
+        # Content stays "" rather than None: both are valid OpenAI, but LiteLLM drops a None
+        # content key and llama.cpp's server then fails on the message (measured); "" is what
+        # LangChain sends too, and LiteLLM strips empty text for providers that reject it.
+        out["tool_calls"] = tool_calls
+    for key in ("tool_call_id", "name"):
+        value = message.additional_kwargs.get(key)
+        if isinstance(value, str) and value:
+            out[key] = value
+    return out
+
+
+def to_openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Convert LlamaIndex messages to the OpenAI format the core `Router` takes."""
+    return [to_openai_message(m, i) for i, m in enumerate(messages)]
+
+
+def resolve_tool_choice(
+    tool_choice: str | dict[str, Any] | bool | None, tool_required: bool, tool_names: Sequence[str]
+) -> str | dict[str, Any]:
+    """Map LlamaIndex's ``tool_required`` / ``tool_choice`` onto an OpenAI ``tool_choice``.
+
+    - a dict passes through; ``"auto"``, ``"none"`` and ``"required"`` pass through;
+    - a tool name becomes ``{"type": "function", "function": {"name": ...}}`` (it must
+      name one of the tools: a typo otherwise surfaces as a provider 400 much later);
+    - ``None`` means ``"required"`` when ``tool_required`` is set, else ``"auto"``;
+      ``True`` and ``"any"`` mean ``"required"``;
+    - "must call a tool" with exactly one tool names that tool. It means the same,
+      and OpenAI-compatible servers that ignore ``"required"`` (llama.cpp, some vLLM
+      versions) honour a named function, so structured output via function calling
+      works on them too.
+    """
+    if isinstance(tool_choice, Mapping):
+        return dict(tool_choice)
+    if tool_choice is None or tool_choice is False:
+        choice = "required" if tool_required else "auto"
+    elif tool_choice is True or tool_choice == "any":
+        choice = "required"
+    else:
+        choice = tool_choice
+    if choice == "required" and len(tool_names) == 1:
+        choice = tool_names[0]
+    if choice in ("auto", "none", "required"):
+        return choice
+    if choice not in tool_names:
+        raise ValueError(f"tool_choice names {choice!r}, which is not one of the tools: {', '.join(tool_names)}")
+    return {"type": "function", "function": {"name": choice}}
+
+
+# ---------------------------------------------------------------------------- OpenAI -> LlamaIndex
+
+
+def _parse_arguments(arguments: str) -> dict[str, Any] | str:
+    """Return parsed arguments when they are complete JSON, else the raw string (e.g. mid-stream)."""
+    try:
+        parsed = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return arguments
+    return parsed if isinstance(parsed, dict) else arguments
+
+
+def _assistant_message(content: str, tool_calls: list[dict[str, Any]], reasoning: str | None) -> ChatMessage:
+    blocks: list[Any] = []
+    if reasoning:
+        blocks.append(ThinkingBlock(content=reasoning))
+    blocks.append(TextBlock(text=content))
+    for call in tool_calls:
+        blocks.append(
+            ToolCallBlock(
+                tool_call_id=call["id"],
+                tool_name=call["function"]["name"],
+                tool_kwargs=_parse_arguments(call["function"]["arguments"]),
+            )
+        )
+    # ``additional_kwargs["tool_calls"]`` as plain dicts too, for code written against older
+    # integrations; `to_openai_message` prefers the blocks, so nothing is sent twice.
+    additional = {"tool_calls": tool_calls} if tool_calls else {}
+    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=additional)
+
+
+def _response_kwargs(info: RoutingInfo, finish_reason: str | None) -> dict[str, Any]:
+    """Usage as llama-index-llms-openai reports it, plus what routing did."""
+    return {
+        "prompt_tokens": info.prompt_tokens,
+        "completion_tokens": info.completion_tokens,
+        "total_tokens": info.total_tokens,
+        "finish_reason": finish_reason,
+        "routing": info.as_dict(),
+    }
+
+
+def _dump(obj: Any) -> dict[str, Any]:
+    return obj.model_dump() if hasattr(obj, "model_dump") else dict(obj)
+
+
+def _chat_response(response: Any, info: RoutingInfo) -> ChatResponse:
+    """Convert a finished LiteLLM response into a `ChatResponse` with usage and routing."""
+    choice = response.choices[0]
+    msg = choice.message
+    tool_calls = [_tool_call_dict(tc) for tc in (getattr(msg, "tool_calls", None) or [])]
+    message = _assistant_message(
+        getattr(msg, "content", None) or "", tool_calls, getattr(msg, "reasoning_content", None)
+    )
+    return ChatResponse(
+        message=message, raw=_dump(response), additional_kwargs=_response_kwargs(info, choice.finish_reason)
+    )
+
+
+class _StreamState:
+    """Accumulates a routed stream into cumulative `ChatResponse` objects.
+
+    Each content or tool-call chunk yields a response carrying the message so far
+    and the new ``delta``; the final `StreamEnd` yields one more response (empty
+    delta) with the whole message, usage and routing, so the last item of every
+    stream tells the full story, as LlamaIndex agents and callbacks expect.
+    """
+
+    def __init__(self) -> None:
+        self.content = ""
+        self.reasoning = ""
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.last_raw: dict[str, Any] | None = None
+
+    def _tool_calls(self) -> list[dict[str, Any]]:
+        return [self.calls[i] for i in sorted(self.calls)]
+
+    def add(self, chunk: Any) -> ChatResponse | None:
+        choices = getattr(chunk, "choices", None) or []
+        self.last_raw = _dump(chunk)
+        if not choices:
+            return None
+        delta = getattr(choices[0], "delta", None)
+        if delta is None:
+            return None
+        text = getattr(delta, "content", None) or ""
+        thinking = getattr(delta, "reasoning_content", None) or ""
+        raw_calls = getattr(delta, "tool_calls", None) or []
+        for position, tc in enumerate(raw_calls):
+            index = getattr(tc, "index", None)
+            index = position if index is None else int(index)
+            fn = getattr(tc, "function", None)
+            slot = self.calls.setdefault(
+                index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+            )
+            if getattr(tc, "id", None):
+                slot["id"] = tc.id
+            if fn is not None and getattr(fn, "name", None):
+                slot["function"]["name"] = fn.name
+                slot["id"] = slot["id"] or fn.name
+            if fn is not None and getattr(fn, "arguments", None):
+                slot["function"]["arguments"] += fn.arguments
+        if not text and not thinking and not raw_calls:
+            return None
+        self.content += text
+        self.reasoning += thinking
+        extra = {"thinking_delta": thinking} if thinking else {}
+        return ChatResponse(
+            message=_assistant_message(self.content, self._tool_calls(), self.reasoning or None),
+            delta=text,
+            raw=self.last_raw,
+            additional_kwargs=extra,
+        )
+
+    def finish(self, end: StreamEnd) -> ChatResponse:
+        return ChatResponse(
+            message=_assistant_message(self.content, self._tool_calls(), self.reasoning or None),
+            delta="",
+            raw=self.last_raw,
+            additional_kwargs=_response_kwargs(end.routing, end.finish_reason),
+        )
+
+
+# ---------------------------------------------------------------------------- the LLM
+
+
+class RoutedLLM(FunctionCallingLLM):
+    """LlamaIndex LLM that routes each call to a tier (local, fast, premium, ...).
+
+    The tiers, rules and fallbacks live in one routing config shared with the
+    LangChain `ChatRoutedLLM`; build both over one `Router` and they share tier
+    health (and budgets and cache as those arrive).
+
+    Setup:
+        .. code-block:: bash
+
+            pip install llama-index-routed-llm
+
+    Instantiate:
+        .. code-block:: python
+
+            from llama_index.llms.routed_llm import RoutedLLM
+
+            llm = RoutedLLM(config="routing.yaml")   # or a RoutingConfig, a mapping, or nothing for the defaults
+            llm = RoutedLLM(router=router)           # share one routed_llm.Router with ChatRoutedLLM(router=router)
+            llm = RoutedLLM(config="routing.yaml", tier="local", max_tokens=256)  # default hints and params
+
+    Chat:
+        .. code-block:: python
+
+            from llama_index.core.llms import ChatMessage
+
+            resp = llm.chat([ChatMessage(role="user", content="Classify: 'great product'")], max_tokens=16)
+            resp.message.content
+            resp.additional_kwargs["routing"]
+            # {'tier': 'local', 'model': 'openai/gemma-3-270m', 'reason': 'no rule matched; default tier local; ...',
+            #  'rule': 'default', 'fallbacks': [], 'attempts': [], 'deployment': 'local/0', 'cost_usd': 0.0,
+            #  'prompt_tokens': 17, 'completion_tokens': 16, 'cached': False, 'task': 'classification', ...}
+            resp.additional_kwargs["total_tokens"]   # 33; also prompt_tokens / completion_tokens
+            resp.raw                                 # the LiteLLM response as a dict
+
+            # routing hints per call, as keyword arguments
+            llm.chat(messages, sensitivity="confidential")   # private tiers only, fallbacks included
+            llm.complete("Summarise ...", task="summarization", complexity="complex", max_cost_usd=0.01)
+            llm.route(messages, tier="premium")               # the RouteDecision, without calling anything
+
+    Stream:
+        .. code-block:: python
+
+            for r in llm.stream_chat(messages, max_tokens=32):
+                print(r.delta, end="")
+            r.additional_kwargs["routing"], r.additional_kwargs["total_tokens"]  # on the last response
+
+    Async:
+        .. code-block:: python
+
+            resp = await llm.achat(messages)
+            resp = await llm.acomplete("hello")
+            async for r in await llm.astream_chat(messages):
+                ...
+
+    Tools (routed only to tiers whose every deployment supports tool calling):
+        .. code-block:: python
+
+            from llama_index.core.tools import FunctionTool
+            from llama_index.core.agent.workflow import FunctionAgent
+
+            weather = FunctionTool.from_defaults(get_weather)
+            llm.predict_and_call([weather], "Weather in Paris?", tool_choice="get_weather")
+            agent = FunctionAgent(tools=[weather], llm=llm)
+            await agent.run("Weather in Paris?")
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    config: RoutingConfig | str | Path | dict[str, Any] | None = Field(
+        default=None,
+        exclude=True,
+        description="Routing config: a RoutingConfig, a YAML path or a mapping; None uses the embedded defaults.",
+    )
+    router: Router | None = Field(
+        default=None,
+        exclude=True,
+        description="An existing routed_llm.Router to share (tier health, budgets, cache) with other adapters.",
+    )
+    tier: str | None = Field(default=None, description="Default tier hint for every call; per-call hints override it.")
+    task: Task | None = Field(default=None, description="Default task hint (chat, reasoning, code, ...).")
+    complexity: Complexity | None = Field(default=None, description="Default complexity hint.")
+    sensitivity: Sensitivity | None = Field(
+        default=None, description="Default sensitivity hint; confidential keeps every call on private tiers."
+    )
+    max_latency_ms: int | None = Field(default=None, gt=0, description="Default latency bound in milliseconds.")
+    max_cost_usd: float | None = Field(default=None, ge=0, description="Default per-call cost bound in USD.")
+    temperature: float | None = Field(default=None, description="Sampling temperature passed to the served model.")
+    max_tokens: int | None = Field(
+        default=None, gt=0, description="Output-token cap; unset uses each tier's configured cap."
+    )
+    additional_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra OpenAI-style params passed through to LiteLLM on every call."
+    )
+
+    _router: Router = PrivateAttr()
+
+    @field_validator("task", "complexity", "sensitivity", mode="before")
+    @classmethod
+    def _hint_alias(cls, value: Any, info: ValidationInfo) -> Any:
+        """Accept the same names and aliases as per-call hints (e.g. ``"analysis"``, ``"private"``)."""
+        normalize = {"task": normalize_task, "complexity": normalize_complexity, "sensitivity": normalize_sensitivity}
+        return None if value is None else normalize[str(info.field_name)](value)
+
+    @model_validator(mode="after")
+    def _build_router(self) -> RoutedLLM:
+        """Build (or adopt) the core router once; a shared router is what lets adapters share state."""
+        if self.router is not None and self.config is not None:
+            raise ValueError("pass either config= or router=, not both")
+        self._router = self.router if self.router is not None else Router(self.config)
+        if self.tier is not None and self.tier not in self._router.profiles:
+            raise ValueError(
+                f"tier {self.tier!r} is not configured; configured tiers: {', '.join(self._router.profiles)}"
+            )
+        return self
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used by LlamaIndex serialisation and instrumentation."""
+        return "RoutedLLM"
+
+    @property
+    def routed(self) -> Router:
+        """The core router behind this LLM (share it with `ChatRoutedLLM(router=...)`)."""
+        return self._router
+
+    # ------------------------------------------------------------------ metadata
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """What LlamaIndex may assume when it sizes prompts and picks a program.
+
+        ``context_window`` / ``num_output`` / ``model_name`` describe the tier a call
+        starts from: the configured ``tier`` hint, else the config's default tier.
+        Rules may send a call elsewhere, but the policy only ever picks tiers whose
+        window fits the prompt, so sizing prompts for the starting tier never causes
+        an overflow; it can only make a rule-routed call leave room unused.
+        ``num_output`` is ``max_tokens`` if set, else that tier's output cap.
+
+        ``is_function_calling_model`` is true when some tier a tool call could reach
+        supports tools: the hinted tier if one is configured, else any tier (private
+        ones only when the default sensitivity is confidential). The policy still
+        picks a tool-capable tier per call, or raises `NoEligibleTier`.
+        """
+        name = self.tier or self._router.config.routing.default
+        profile = self._router.profiles[name]
+        return LLMMetadata(
+            context_window=profile.context_window,
+            num_output=self.max_tokens or profile.max_output_tokens or DEFAULT_NUM_OUTPUTS,
+            is_chat_model=True,
+            is_function_calling_model=self._tools_reachable(),
+            model_name=profile.models[0],
+        )
+
+    def _tools_reachable(self) -> bool:
+        profiles = self._router.profiles
+        if self.tier is not None:
+            return profiles[self.tier].tools
+        private_only = self.sensitivity is Sensitivity.CONFIDENTIAL
+        return any(p.tools for p in profiles.values() if p.private or not private_only)
+
+    # ------------------------------------------------------------------ payload
+
+    def _payload(
+        self, messages: Sequence[ChatMessage], kwargs: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        """Build (OpenAI messages, hints, params): the one builder every call path shares."""
+        hints: dict[str, Any] = {
+            "tier": self.tier,
+            "task": self.task,
+            "complexity": self.complexity,
+            "sensitivity": self.sensitivity,
+            "max_latency_ms": self.max_latency_ms,
+            "max_cost_usd": self.max_cost_usd,
+        }
+        params: dict[str, Any] = {**self.additional_kwargs}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        for key, value in kwargs.items():
+            (hints if key in HINT_KEYS else params)[key] = value
+        hints = {k: v for k, v in hints.items() if v is not None}
+        params = {k: v for k, v in params.items() if v is not None}
+        return to_openai_messages(messages), hints, params
+
+    def route(self, messages: Sequence[ChatMessage] | str, **kwargs: Any) -> RouteDecision:
+        """Decide where a call with these messages and kwargs would go, without calling anything.
+
+        Uses the same translation as `chat`, so it answers "which tier, and why" for
+        exactly the call `chat(messages, **kwargs)` would make (tier health aside).
+        """
+        if isinstance(messages, str):
+            messages = [ChatMessage(role=MessageRole.USER, content=messages)]
+        msgs, hints, params = self._payload(messages, kwargs)
+        return self._router.route(msgs, hints, **params)
+
+    # ------------------------------------------------------------------ chat (written once each)
+    #
+    # The public methods carry the LlamaIndex callback decorators; the private ones do
+    # the work, so the completion methods (derived from the private ones) emit exactly
+    # one completion event per call rather than a completion event wrapping a chat event.
+
+    def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        msgs, hints, params = self._payload(messages, kwargs)
+        result = self._router.complete(msgs, hints, **params)
+        return _chat_response(result.response, result.routing)
+
+    async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        msgs, hints, params = self._payload(messages, kwargs)
+        result = await self._router.acomplete(msgs, hints, **params)
+        return _chat_response(result.response, result.routing)
+
+    def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        msgs, hints, params = self._payload(messages, kwargs)
+
+        def gen() -> ChatResponseGen:
+            state = _StreamState()
+            for item in self._router.stream(msgs, hints, **params):
+                response = state.finish(item) if isinstance(item, StreamEnd) else state.add(item)
+                if response is not None:
+                    yield response
+
+        return gen()
+
+    async def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        msgs, hints, params = self._payload(messages, kwargs)
+
+        async def gen() -> ChatResponseAsyncGen:
+            state = _StreamState()
+            async for item in self._router.astream(msgs, hints, **params):
+                response = state.finish(item) if isinstance(item, StreamEnd) else state.add(item)
+                if response is not None:
+                    yield response
+
+        return gen()
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Route and run a chat call; routing hints may be passed as keyword arguments."""
+        return self._chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Async `chat`."""
+        return await self._achat(messages, **kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        """Stream a routed chat call; the last response carries usage and routing."""
+        return self._stream_chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        """Async `stream_chat`."""
+        return await self._astream_chat(messages, **kwargs)
+
+    # ------------------------------------------------------------------ completion (derived)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """Complete a prompt as a one-message chat (routing hints as keyword arguments)."""
+        return chat_to_completion_decorator(self._chat)(prompt, **kwargs)
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """Async `complete`."""
+        return await achat_to_completion_decorator(self._achat)(prompt, **kwargs)
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        """Stream a completion; the last response carries usage and routing."""
+        return stream_chat_to_completion_decorator(self._stream_chat)(prompt, **kwargs)
+
+    @llm_completion_callback()
+    async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseAsyncGen:
+        """Async `stream_complete`."""
+        return await astream_chat_to_completion_decorator(self._astream_chat)(prompt, **kwargs)
+
+    # ------------------------------------------------------------------ tools
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Build `chat` kwargs for a tool call: OpenAI tool specs, ``tool_choice`` and the messages.
+
+        Passing ``tools`` is what makes the core route only to tool-capable tiers.
+        See `resolve_tool_choice` for how ``tool_required`` / ``tool_choice`` map.
+        The caller's ``chat_history`` list is copied, never appended to.
+        """
+        specs = [tool.metadata.to_openai_tool(skip_length_check=True) for tool in tools]
+        if strict is not None:
+            for spec in specs:
+                spec["function"]["strict"] = strict
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
+        if user_msg is not None:
+            messages.append(user_msg)
+        out: dict[str, Any] = {"messages": messages, **kwargs}
+        if specs:
+            names = [spec["function"]["name"] for spec in specs]
+            out["tools"] = specs
+            out["tool_choice"] = resolve_tool_choice(tool_choice, tool_required, names)
+            out["parallel_tool_calls"] = allow_parallel_tool_calls
+        return out
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Keep only the first tool call unless parallel calls were allowed (some models ignore the flag)."""
+        if allow_parallel_tool_calls:
+            return response
+        message = response.message
+        calls = [b for b in message.blocks if isinstance(b, ToolCallBlock)]
+        if len(calls) > 1:
+            message.blocks = [b for b in message.blocks if not isinstance(b, ToolCallBlock)] + calls[:1]
+            if message.additional_kwargs.get("tool_calls"):
+                message.additional_kwargs["tool_calls"] = message.additional_kwargs["tool_calls"][:1]
+        return response
+
+    def get_tool_calls_from_response(
+        self,
+        response: ChatResponse,
+        error_on_no_tool_call: bool = True,
+        **kwargs: Any,
+    ) -> list[ToolSelection]:
+        """Return the tool calls of a (possibly partial, streamed) response as `ToolSelection` objects."""
+        blocks = [b for b in response.message.blocks if isinstance(b, ToolCallBlock)]
+        if not blocks:
+            legacy = response.message.additional_kwargs.get("tool_calls") or []
+            calls = [_tool_call_dict(c) for c in legacy]
+            blocks = [
+                ToolCallBlock(
+                    tool_call_id=c["id"], tool_name=c["function"]["name"], tool_kwargs=c["function"]["arguments"]
+                )
+                for c in calls
+            ]
+        if not blocks:
+            if error_on_no_tool_call:
+                raise ValueError("Expected at least one tool call, but the response has none.")
+            return []
+        selections = []
+        for block in blocks:
+            arguments: Any = block.tool_kwargs
+            if isinstance(arguments, str):
+                try:
+                    arguments = parse_partial_json(arguments) if arguments.strip() else {}
+                except (ValueError, TypeError):
+                    arguments = {}
+            selections.append(
+                ToolSelection(
+                    tool_id=block.tool_call_id or block.tool_name,
+                    tool_name=block.tool_name,
+                    tool_kwargs=arguments if isinstance(arguments, dict) else {},
+                )
+            )
+        return selections
