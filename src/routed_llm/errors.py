@@ -11,6 +11,14 @@ from collections.abc import Mapping
 __all__ = [
     "AllTiersFailed",
     "ConfigError",
+    "EmbeddingDeploymentsFailed",
+    "EmbeddingDimensionError",
+    "EmbeddingError",
+    "EmbeddingInputError",
+    "EmbeddingInputTooLong",
+    "EmbeddingNotAllowed",
+    "EmbeddingSpaceMismatch",
+    "EmbeddingSpaceMissing",
     "InvalidRequest",
     "NoEligibleTier",
     "RoutedLLMError",
@@ -85,4 +93,83 @@ class StreamInterrupted(RoutedLLMError):
             f"stream from tier {tier!r} ({model}) failed after {chunks_emitted} chunk(s) were "
             f"emitted: {type(cause).__name__}: {cause}. Routed-llm falls back only before the "
             "first chunk; retry the call to start over."
+        )
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+class EmbeddingError(RoutedLLMError):
+    """Base class of the embedder's errors (`routed_llm.embeddings`)."""
+
+
+class EmbeddingInputError(EmbeddingError, InvalidRequest):
+    """A text to embed is unusable (empty, not a string). ``index`` is its position in the call."""
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        self.index = index
+        super().__init__(message)
+
+
+class EmbeddingInputTooLong(EmbeddingInputError):
+    """A text is longer than the deployment's context and the config says ``on_too_long: raise``."""
+
+    def __init__(self, message: str, *, index: int | None = None, tokens: int | None = None, limit: int) -> None:
+        self.tokens = tokens
+        self.limit = limit
+        super().__init__(message, index=index)
+
+
+class EmbeddingDimensionError(EmbeddingError):
+    """A deployment answered with vectors of the wrong length (a misconfigured or swapped model)."""
+
+    def __init__(self, deployment: str, expected: int, got: int) -> None:
+        self.deployment = deployment
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            f"embedding deployment {deployment} returned vectors of dimension {got}, expected {expected}. "
+            "The server is probably serving a different model than configured: check the model it serves, "
+            "or set native_dimensions on the deployment if the model really has that size."
+        )
+
+
+class EmbeddingSpaceMismatch(EmbeddingError):
+    """Vectors of two different embedding spaces would have been mixed; nothing was mixed.
+
+    Raised when a fallback would leave the primary deployment's space, and when a
+    vector store stamped with one space is queried with embeddings of another.
+    """
+
+    def __init__(self, expected: str, actual: str, *, context: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"embedding space mismatch: {context}: expected space {expected!r}, got {actual!r}. "
+            "Vectors from different spaces are not comparable; use a deployment of the same space "
+            "(same model, dimensions and prefix scheme), or re-embed the index with the new space."
+        )
+
+
+class EmbeddingSpaceMissing(EmbeddingError):
+    """A vector store or index carries no embedding-space stamp, so its space cannot be checked."""
+
+
+class EmbeddingNotAllowed(EmbeddingError):
+    """No deployment may receive these texts under the call's sensitivity (private only)."""
+
+
+class EmbeddingDeploymentsFailed(EmbeddingError):
+    """Every usable deployment of the embedding space failed. ``errors`` maps deployment -> failure."""
+
+    def __init__(self, space: str, errors: Mapping[str, BaseException]) -> None:
+        self.space = space
+        self.errors = dict(errors)
+        lines = "\n".join(
+            f"  - {dep}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            for dep, e in self.errors.items()
+        )
+        super().__init__(
+            f"every deployment of embedding space {space!r} failed:\n{lines}\n"
+            "Add another deployment of the same space (e.g. a second Ollama host) to fall back to."
         )
