@@ -14,7 +14,6 @@ streaming included (on the final `StreamEnd`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -22,7 +21,10 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import litellm
+import openai
+from litellm.llms.custom_llm import CustomLLMError
 
 from routed_llm.catalog import DeploymentProfile, TierProfile
 from routed_llm.config import RoutingConfig
@@ -129,14 +131,26 @@ class TierHealth:
             return frozenset(t for t, until in self._until.items() if until > now)
 
 
+#: Failures another tier might not have: provider/API errors (LiteLLM maps them all onto
+#: the OpenAI SDK's exception tree), transport errors, timeouts, and local-provider errors.
+_TIER_FAILURES: tuple[type[BaseException], ...] = (
+    openai.OpenAIError,
+    httpx.HTTPError,
+    TimeoutError,
+    ConnectionError,
+    CustomLLMError,
+)
+
+
 def _should_fall_back(exc: BaseException) -> bool:
     """Whether another tier might succeed where this one failed.
 
-    A plain 400 means the request itself is wrong, so it is raised at once;
-    context-window, content-policy and unsupported-parameter errors are tier
-    specific and do fall back, as does every server, network and auth failure.
+    Provider, network, timeout and auth failures fall back. A plain 400 means the
+    request itself is wrong and is raised at once (context-window, content-policy
+    and unsupported-parameter errors are tier specific and do fall back).
+    Anything else is a bug, not an outage, and is raised rather than hidden.
     """
-    if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+    if not isinstance(exc, _TIER_FAILURES):
         return False
     return type(exc) is not litellm.BadRequestError
 

@@ -1,0 +1,550 @@
+"""`ChatRoutedLLM`: a LangChain chat model that routes every call to a tier.
+
+The adapter only translates: LangChain messages and tools in, OpenAI-format
+payload to the core `routed_llm.Router`, LiteLLM results back out as
+`AIMessage` / `AIMessageChunk` with usage and routing metadata. It holds no
+routing logic of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models.chat_models import (
+    BaseChatModel,
+    LangSmithParams,
+    agenerate_from_stream,
+    generate_from_stream,
+)
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    convert_to_openai_messages,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.base import OutputParserLike
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+    make_invalid_tool_call,
+    parse_tool_call,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from routed_llm import Router, RoutingConfig, RoutingInfo, StreamEnd
+from routed_llm.types import Complexity, Sensitivity, Task
+
+__all__ = ["CONFIG_ENV", "HINT_KEYS", "ChatRoutedLLM"]
+
+#: Environment variable naming a routing YAML, used when neither config nor router is given.
+CONFIG_ENV = "ROUTED_LLM_CONFIG"
+
+#: Hint names accepted as invoke kwargs and as ``configurable`` keys.
+HINT_KEYS = ("tier", "task", "complexity", "sensitivity", "max_latency_ms", "max_cost_usd", "metadata")
+
+
+def _usage(info: RoutingInfo) -> UsageMetadata:
+    return UsageMetadata(
+        input_tokens=info.prompt_tokens,
+        output_tokens=info.completion_tokens,
+        total_tokens=info.prompt_tokens + info.completion_tokens,
+    )
+
+
+def _response_metadata(info: RoutingInfo, finish_reason: str | None) -> dict[str, Any]:
+    return {
+        "model_name": info.model,
+        "model_provider": "routed_llm",
+        "finish_reason": finish_reason,
+        "routing": info.as_dict(),
+    }
+
+
+def _ai_message(message: Any, info: RoutingInfo, finish_reason: str | None) -> AIMessage:
+    """Convert a LiteLLM choice message into an `AIMessage` with usage and routing."""
+    tool_calls, invalid = [], []
+    for raw in getattr(message, "tool_calls", None) or []:
+        raw_dict = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
+        try:
+            parsed = parse_tool_call(raw_dict, return_id=True)
+            if parsed:
+                tool_calls.append(parsed)
+        except Exception as e:  # malformed JSON arguments from the model
+            invalid.append(make_invalid_tool_call(raw_dict, str(e)))
+    return AIMessage(
+        content=getattr(message, "content", None) or "",
+        tool_calls=tool_calls,
+        invalid_tool_calls=invalid,
+        usage_metadata=_usage(info),
+        response_metadata=_response_metadata(info, finish_reason),
+    )
+
+
+class _ChunkConverter:
+    """Convert one stream's LiteLLM chunks into `AIMessageChunk`s (None when a chunk carries nothing).
+
+    One converter per stream, because servers differ: OpenAI sends a tool call's
+    name and id only in its first chunk, while some (llama.cpp) repeat them in
+    every chunk, which LangChain's chunk merging would concatenate. The converter
+    forwards each tool call's name and id once.
+    """
+
+    def __init__(self) -> None:
+        self._named: set[int] = set()
+
+    def __call__(self, chunk: Any) -> AIMessageChunk | None:
+        choices = getattr(chunk, "choices", None) or []
+        if not choices:
+            return None
+        delta = getattr(choices[0], "delta", None)
+        if delta is None:
+            return None
+        content = getattr(delta, "content", None) or ""
+        tool_chunks = []
+        for position, tc in enumerate(getattr(delta, "tool_calls", None) or []):
+            index = getattr(tc, "index", None)
+            index = position if index is None else index
+            fn = getattr(tc, "function", None)
+            first = index not in self._named
+            self._named.add(index)
+            tool_chunks.append(
+                tool_call_chunk(
+                    name=getattr(fn, "name", None) if first else None,
+                    args=getattr(fn, "arguments", None),
+                    id=getattr(tc, "id", None) if first else None,
+                    index=index,
+                )
+            )
+        if not content and not tool_chunks:
+            return None
+        return AIMessageChunk(content=content, tool_call_chunks=tool_chunks)
+
+
+def _generation_chunk(message: AIMessageChunk | None) -> ChatGenerationChunk | None:
+    return None if message is None else ChatGenerationChunk(message=message)
+
+
+def _final_chunk(end: StreamEnd) -> ChatGenerationChunk:
+    info = end.routing
+    return ChatGenerationChunk(
+        message=AIMessageChunk(
+            content="",
+            usage_metadata=_usage(info),
+            response_metadata=_response_metadata(info, end.finish_reason),
+            chunk_position="last",
+        ),
+        generation_info={"finish_reason": end.finish_reason},
+    )
+
+
+class ChatRoutedLLM(BaseChatModel):
+    """LangChain chat model that routes each call to a tier (local, fast, premium, ...).
+
+    Setup:
+        .. code-block:: bash
+
+            pip install langchain-routed-llm
+            # optional: an in-process local tier that needs no server
+            pip install 'routed-llm[local]'
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_routed_llm import ChatRoutedLLM
+
+            llm = ChatRoutedLLM(config="routing.yaml")  # or a RoutingConfig, or router=Router(...)
+            llm = ChatRoutedLLM()                        # embedded defaults: local Gemma 3 270M + cloud tiers
+
+    Invoke:
+        .. code-block:: python
+
+            msg = llm.invoke("Classify the sentiment: 'great product'", max_tokens=16)
+            msg.response_metadata["routing"]
+            # {'tier': 'local', 'model': 'routed-local/gemma3-270m',
+            #  'reason': "rule 'classification-local' (task=classification) -> local; inferred ...",
+            #  'fallbacks': [], 'attempts': [], 'cost_usd': 0.0, ...}
+            msg.usage_metadata
+            # {'input_tokens': 18, 'output_tokens': 16, 'total_tokens': 34}
+
+            # hints per call, as kwargs ...
+            llm.invoke("Summarise this contract ...", sensitivity="confidential")
+            # ... or through LangChain config
+            llm.with_config(configurable={"tier": "premium"}).invoke("...")
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in llm.stream("Tell me a story", max_tokens=32):
+                print(chunk.content, end="")
+            # the last chunk carries usage_metadata and response_metadata["routing"]
+
+    Async:
+        .. code-block:: python
+
+            msg = await llm.ainvoke("hello", max_tokens=8)
+            async for chunk in llm.astream("hello", max_tokens=8):
+                ...
+
+    Tools and structured output route only to tiers that support them:
+        .. code-block:: python
+
+            llm.bind_tools([get_weather]).invoke("Weather in Paris?")
+            llm.with_structured_output(Answer, method="json_schema").invoke("...")
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, populate_by_name=True)
+
+    config: RoutingConfig | str | Path | dict[str, Any] | None = Field(default=None, exclude=True)
+    """Routing config: a `RoutingConfig`, a YAML path or a mapping; ``None`` uses the defaults."""
+    router: Router | None = Field(default=None, exclude=True)
+    """An existing `Router` to share (tier health, budgets, cache) with other adapters."""
+    tier: str | None = None
+    """Default tier hint for every call (per-call hints override it)."""
+    task: Task | None = None
+    """Default task hint."""
+    complexity: Complexity | None = None
+    """Default complexity hint."""
+    sensitivity: Sensitivity | None = None
+    """Default sensitivity hint."""
+    max_latency_ms: int | None = None
+    """Default latency bound in milliseconds."""
+    max_cost_usd: float | None = None
+    """Default per-call cost bound in USD."""
+    temperature: float | None = None
+    """Sampling temperature passed to the served model."""
+    max_tokens: int | None = None
+    """Output-token cap; unset uses each tier's configured cap."""
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    """Stop sequences."""
+    timeout: float | None = None
+    """Per-attempt timeout in seconds, overriding the deployments' own."""
+    max_retries: int | None = None
+    """Retries within a tier (LiteLLM's ``num_retries``) before falling back to the next tier."""
+    streaming: bool = False
+    """Stream internally even for ``invoke`` (callbacks then see every token)."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra OpenAI-style params passed through to LiteLLM."""
+
+    _router: Router = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _build_router(self) -> ChatRoutedLLM:
+        if self.router is not None and self.config is not None:
+            raise ValueError("pass either config= or router=, not both")
+        if self.router is None and self.config is None and os.environ.get(CONFIG_ENV):
+            self.config = os.environ[CONFIG_ENV]
+        self._router = self.router if self.router is not None else Router(self.config)
+        if self.tier is not None and self.tier not in self._router.profiles:
+            raise ValueError(
+                f"tier {self.tier!r} is not configured; configured tiers: {', '.join(self._router.profiles)}"
+            )
+        return self
+
+    @property
+    def routed(self) -> Router:
+        """The core router behind this model."""
+        return self._router
+
+    # ------------------------------------------------------------------ LangChain identity
+
+    @property
+    def _llm_type(self) -> str:
+        return "routed-llm"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "tiers": {name: list(p.models) for name, p in self._router.profiles.items()},
+            "default_tier": self._router.config.routing.default,
+            "tier": self.tier,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        tier = kwargs.get("model") or kwargs.get("tier") or self.tier or self._router.config.routing.default
+        params = LangSmithParams(
+            ls_provider="routed_llm",
+            ls_model_name=self._router.profiles[tier].models[0] if tier in self._router.profiles else str(tier),
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        if ls_stop := stop or kwargs.get("stop") or self.stop:
+            params["ls_stop"] = ls_stop
+        return params
+
+    # ------------------------------------------------------------------ payload
+
+    def _payload(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        """Build (OpenAI messages, hints, params): the one builder every call path shares."""
+        hints: dict[str, Any] = {
+            "tier": self.tier,
+            "task": self.task,
+            "complexity": self.complexity,
+            "sensitivity": self.sensitivity,
+            "max_latency_ms": self.max_latency_ms,
+            "max_cost_usd": self.max_cost_usd,
+        }
+        params: dict[str, Any] = {**self.model_kwargs}
+        for key, value in kwargs.items():
+            if key in HINT_KEYS:
+                hints[key] = value
+            elif key == "model":  # LangChain's per-call model override means a tier here
+                hints["tier"] = value
+            else:
+                params[key] = value
+        hints = {k: v for k, v in hints.items() if v is not None}
+        if self.temperature is not None:
+            params.setdefault("temperature", self.temperature)
+        if self.max_tokens is not None:
+            params.setdefault("max_tokens", self.max_tokens)
+        if self.timeout is not None:
+            params.setdefault("timeout", self.timeout)
+        if self.max_retries is not None:
+            params.setdefault("num_retries", self.max_retries)
+        stop = stop or params.pop("stop", None) or self.stop
+        if stop:
+            params["stop"] = stop
+        params.pop("ls_structured_output_format", None)
+        openai_messages = convert_to_openai_messages(messages)
+        return openai_messages, hints, params
+
+    # ------------------------------------------------------------------ configurable hints
+
+    @staticmethod
+    def _hints_from_config(config: RunnableConfig | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        configurable = (config or {}).get("configurable") or {}
+        merged = {k: configurable[k] for k in HINT_KEYS if k in configurable}
+        merged.update(kwargs)
+        return merged
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """Invoke; hints come from kwargs or ``config["configurable"]``."""
+        return super().invoke(input, config, stop=stop, **self._hints_from_config(config, kwargs))
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """Async invoke; hints come from kwargs or ``config["configurable"]``."""
+        return await super().ainvoke(input, config, stop=stop, **self._hints_from_config(config, kwargs))
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """Stream; hints come from kwargs or ``config["configurable"]``."""
+        yield from super().stream(input, config, stop=stop, **self._hints_from_config(config, kwargs))
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Async stream; hints come from kwargs or ``config["configurable"]``."""
+        async for chunk in super().astream(input, config, stop=stop, **self._hints_from_config(config, kwargs)):
+            yield chunk
+
+    # ------------------------------------------------------------------ generation
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+        msgs, hints, params = self._payload(messages, stop, kwargs)
+        result = self._router.complete(msgs, hints, **params)
+        return self._chat_result(result.response, result.routing)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+        msgs, hints, params = self._payload(messages, stop, kwargs)
+        result = await self._router.acomplete(msgs, hints, **params)
+        return self._chat_result(result.response, result.routing)
+
+    @staticmethod
+    def _chat_result(response: Any, info: RoutingInfo) -> ChatResult:
+        choice = response.choices[0]
+        message = _ai_message(choice.message, info, choice.finish_reason)
+        return ChatResult(
+            generations=[ChatGeneration(message=message, generation_info={"finish_reason": choice.finish_reason})],
+            llm_output={"model_name": info.model, "routing": info.as_dict()},
+        )
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        msgs, hints, params = self._payload(messages, stop, kwargs)
+        convert = _ChunkConverter()
+        for item in self._router.stream(msgs, hints, **params):
+            gen = _final_chunk(item) if isinstance(item, StreamEnd) else _generation_chunk(convert(item))
+            if gen is None:
+                continue
+            if run_manager:
+                run_manager.on_llm_new_token(gen.text, chunk=gen)
+            yield gen
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        msgs, hints, params = self._payload(messages, stop, kwargs)
+        convert = _ChunkConverter()
+        async for item in self._router.astream(msgs, hints, **params):
+            gen = _final_chunk(item) if isinstance(item, StreamEnd) else _generation_chunk(convert(item))
+            if gen is None:
+                continue
+            if run_manager:
+                await run_manager.on_llm_new_token(gen.text, chunk=gen)
+            yield gen
+
+    # ------------------------------------------------------------------ tools & structured output
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict[str, Any] | str | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; calls then route only to tiers whose every deployment supports tool calling.
+
+        ``tool_choice`` accepts a tool name, ``"auto"``, ``"none"``, ``"any"``/``"required"``/``True``
+        (must call some tool) or an OpenAI tool-choice dict.
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        if tool_choice is not None and tool_choice is not False:
+            if tool_choice in (True, "any", "required") and len(formatted) == 1:
+                # "call some tool" with one tool bound is "call this tool": naming it works
+                # on every server, including those that ignore "required" (llama.cpp).
+                tool_choice = {"type": "function", "function": {"name": formatted[0]["function"]["name"]}}
+            elif tool_choice is True or tool_choice == "any":
+                tool_choice = "required"
+            elif isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required"):
+                tool_choice = {"type": "function", "function": {"name": tool_choice}}
+            kwargs["tool_choice"] = tool_choice
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: Literal["function_calling", "json_mode", "json_schema"] = "json_schema",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Return a runnable that outputs ``schema``-shaped data.
+
+        ``json_schema`` (default) routes to tiers that support response schemas,
+        ``function_calling`` to tool-capable tiers, ``json_mode`` anywhere JSON
+        mode works (the schema then only shapes the parsing).
+        """
+        if kwargs:
+            raise ValueError(f"unexpected arguments: {sorted(kwargs)}")
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        if method == "function_calling":
+            if schema is None:
+                raise ValueError("schema is required for method='function_calling'")
+            tool = convert_to_openai_tool(schema, strict=strict)
+            name = tool["function"]["name"]
+            llm = self.bind_tools(
+                [tool],
+                tool_choice=name,
+                ls_structured_output_format={"kwargs": {"method": method, "strict": strict}, "schema": tool},
+            )
+            parser: OutputParserLike = (
+                PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+                if is_pydantic
+                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+            )
+        elif method == "json_schema":
+            if schema is None:
+                raise ValueError("schema is required for method='json_schema'")
+            json_schema = convert_to_json_schema(schema)
+            name = json_schema.get("title", "output")
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": name,
+                    "schema": json_schema,
+                    **({"strict": strict} if strict is not None else {}),
+                },
+            }
+            llm = self.bind(
+                response_format=response_format,
+                ls_structured_output_format={"kwargs": {"method": method, "strict": strict}, "schema": json_schema},
+            )
+            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()  # type: ignore[arg-type]
+        elif method == "json_mode":
+            llm = self.bind(
+                response_format={"type": "json_object"},
+                ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
+            )
+            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()  # type: ignore[arg-type]
+        else:
+            raise ValueError(f"unknown method {method!r}; use function_calling, json_schema or json_mode")
+
+        if not include_raw:
+            return llm | parser
+        parser_with_fallback = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        ).with_fallbacks([RunnablePassthrough.assign(parsed=lambda _: None)], exception_key="parsing_error")
+        return RunnableMap(raw=llm) | parser_with_fallback

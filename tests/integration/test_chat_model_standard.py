@@ -1,0 +1,141 @@
+"""LangChain's standard integration suite for ChatRoutedLLM, routed to a real llama.cpp server.
+
+The default run replays cassettes recorded from that server; re-record with
+``pytest tests/integration/test_chat_model_standard.py --record-mode=rewrite``
+(the fixture then starts ``llama_cpp.server`` with the packaged Gemma 3 270M).
+
+Capability flags describe the backing model, never the router: Gemma 3 270M is a
+base model behind llama.cpp's ``gemma`` chat format. It makes real tool calls
+when a tool is forced (the router maps "any tool" onto the single bound tool),
+it has no vision, and llama.cpp rejects ``json_schema`` response formats, so
+structured output is exercised through forced function calling.
+"""
+
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+
+from langchain_routed_llm import ChatRoutedLLM
+
+pytestmark = pytest.mark.vcr
+
+
+def gemma_tier(base_url: str, model: str) -> dict[str, Any]:
+    return {
+        "models": [
+            {
+                "model": model,
+                "api_base": base_url,
+                "api_key": "sk-test",
+                "max_tokens": 64,
+                "context_window": 2048,
+                "capabilities": {"tools": True, "json_schema": False, "vision": False},
+            }
+        ],
+        "private": True,
+    }
+
+
+class TestChatRoutedLLMIntegration(ChatModelIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _base_url(self, llama_base_url: str) -> None:
+        self.base_url = llama_base_url
+
+    @property
+    def chat_model_class(self) -> type[ChatRoutedLLM]:
+        return ChatRoutedLLM
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {
+            "config": {
+                "tiers": {
+                    "local": gemma_tier(self.base_url, "openai/gemma-3-270m"),
+                    "alt": gemma_tier(self.base_url, "openai/gemma-3-270m-alt"),
+                },
+                "routing": {"default": "local"},
+            },
+            "max_tokens": 64,
+        }
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def structured_output_kwargs(self) -> dict[str, Any]:
+        return {"method": "function_calling"}
+
+    @property
+    def supports_json_mode(self) -> bool:
+        # llama.cpp enforces JSON syntax, but the test wants keys the prompt asks for,
+        # which a 270M base model does not follow.
+        return False
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return False
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+    @property
+    def supports_model_override(self) -> bool:
+        return True
+
+    @property
+    def model_override_value(self) -> str:
+        return "alt"  # a tier name: per-call model= selects a tier
+
+    # ------------------------------------------------------------------------------------
+    # Tests whose assertions are about the model's *answers*, which a 270M base model gets
+    # wrong. Each is strict: the replayed cassette shows the failure, so if a re-recording
+    # ever passes, the xfail fails and the flag gets revisited. The routing behaviour these
+    # tests touch (tool calls parsed from real server output, forced-tool mapping, usage,
+    # streaming merge) is asserted on the same server in tests/integration/test_chat_routing.py.
+    # ------------------------------------------------------------------------------------
+
+    WRONG_ARGUMENT = "the model makes a real forced tool call but picks an arbitrary integer, not 3"
+
+    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
+    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
+    def test_tool_calling(self, model: BaseChatModel) -> None:
+        super().test_tool_calling(model)
+
+    @pytest.mark.xfail(reason=WRONG_ARGUMENT, strict=True)
+    async def test_tool_calling_async(self, model: BaseChatModel) -> None:
+        await super().test_tool_calling_async(model)
+
+    @pytest.mark.xfail(reason="the forced call's arguments never close within 64 tokens (no valid JSON)", strict=True)
+    def test_bind_runnables_as_tools(self, model: BaseChatModel) -> None:
+        super().test_bind_runnables_as_tools(model)
+
+    @pytest.mark.xfail(
+        reason="with two tools bound, 'any' becomes tool_choice='required', which llama.cpp ignores", strict=True
+    )
+    def test_tool_choice(self, model: BaseChatModel) -> None:
+        super().test_tool_choice(model)
+
+    @pytest.mark.xfail(reason="the model's arguments for the optional-field schema are not valid JSON", strict=True)
+    def test_structured_output_optional_param(self, model: BaseChatModel) -> None:
+        super().test_structured_output_optional_param(model)
+
+    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
+    @pytest.mark.xfail(reason="the model's final answer after the tool result does not mention it", strict=True)
+    def test_agent_loop(self, model: BaseChatModel) -> None:
+        super().test_agent_loop(model)
+
+    @pytest.mark.xfail(reason="the model does not echo the Japanese text it is asked to pass to the tool", strict=True)
+    def test_unicode_tool_call_integration(self, model: BaseChatModel) -> None:
+        super().test_unicode_tool_call_integration(model)
