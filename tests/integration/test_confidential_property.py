@@ -1,0 +1,124 @@
+"""Property: a confidential request never reaches a non-private deployment.
+
+Hypothesis draws random configs (tiers, privacy flags, capabilities, rules,
+fallback chains), random hints and random failure patterns; every non-private
+tier is a real loopback listener that counts the TCP connections it accepts.
+Whatever happens (success, fallback, every tier failing, no eligible tier), the
+non-private listeners must have accepted zero connections.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from routed_llm import RoutedLLMError, Router, StreamEnd
+from tests.servers.faulty import FaultyServer, closed_port
+
+pytestmark = pytest.mark.servers
+
+MAX_TIERS = 4
+FAILURES = ["ok", "error500", "rate_limit"]
+TASKS = ["chat", "reasoning", "code", "classification", "extraction", "summarization"]
+
+
+@pytest.fixture(scope="module")
+def listeners() -> Iterator[list[FaultyServer]]:
+    servers = [FaultyServer("ok").start() for _ in range(MAX_TIERS)]
+    yield servers
+    for s in servers:
+        s.stop()
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(min_value=2, max_value=MAX_TIERS))
+    names = [f"t{i}" for i in range(n)]
+    private = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    private[draw(st.integers(0, n - 1))] = False  # at least one tier that must stay untouched
+    tiers = []
+    for i in range(n):
+        tiers.append({
+            "private": private[i],
+            "failure": draw(st.sampled_from(FAILURES + (["refused"] if private[i] else []))),
+            "tools": draw(st.booleans()),
+        })
+    rules = draw(st.lists(
+        st.fixed_dictionaries({"task": st.sampled_from(TASKS), "tier": st.sampled_from(names)}), max_size=3))
+    fallbacks = {
+        name: draw(st.lists(st.sampled_from([m for m in names if m != name]), unique=True, max_size=n - 1))
+        for name in names
+    }
+    confidential_by = draw(st.sampled_from(["hint", "pii-email", "pii-card", "pii-key"]))
+    return {
+        "names": names,
+        "tiers": tiers,
+        "rules": rules,
+        "default": draw(st.sampled_from(names)),
+        "fallbacks": fallbacks,
+        "tier_hint": draw(st.none() | st.sampled_from(names)),
+        "task": draw(st.none() | st.sampled_from(TASKS)),
+        "tools": draw(st.booleans()),
+        "stream": draw(st.booleans()),
+        "confidential_by": confidential_by,
+    }
+
+
+PII = {
+    "hint": "Summarise our plan for next quarter.",
+    "pii-email": "Draft a reply to jane.doe@example.com about her order.",
+    "pii-card": "Why was the card 4111 1111 1111 1111 declined yesterday?",
+    "pii-key": "Is this key valid: sk-proj-abcdefghijklmnopqrstuvwxyz123456 ?",
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios())
+def test_confidential_never_reaches_a_non_private_deployment(listeners: list[FaultyServer], scenario: dict) -> None:
+    tiers: dict[str, Any] = {}
+    for name, tier, server in zip(scenario["names"], scenario["tiers"], listeners, strict=False):
+        server.reset()
+        server.set_mode("ok" if tier["failure"] == "refused" else tier["failure"])
+        url = f"http://127.0.0.1:{closed_port()}/v1" if tier["failure"] == "refused" else server.base_url
+        tiers[name] = {
+            "models": [{"model": f"openai/{name}", "api_base": url, "api_key": "sk-test", "timeout": 5,
+                        "capabilities": {"tools": tier["tools"]}}],
+            "private": tier["private"],
+        }
+    router = Router({
+        "tiers": tiers,
+        "routing": {
+            "default": scenario["default"],
+            "rules": [{"when": {"task": r["task"]}, "tier": r["tier"]} for r in scenario["rules"]],
+            "fallbacks": scenario["fallbacks"],
+        },
+    })
+    hints: dict[str, Any] = {"tier": scenario["tier_hint"], "task": scenario["task"]}
+    if scenario["confidential_by"] == "hint":
+        hints["sensitivity"] = "confidential"
+    params: dict[str, Any] = {"max_tokens": 8}
+    if scenario["tools"]:
+        params["tools"] = [{"type": "function", "function": {
+            "name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+
+    served: str | None = None
+    try:
+        if scenario["stream"]:
+            for item in router.stream(PII[scenario["confidential_by"]], hints, **params):
+                if isinstance(item, StreamEnd):
+                    served = item.routing.tier
+        else:
+            served = router.complete(PII[scenario["confidential_by"]], hints, **params).routing.tier
+    except RoutedLLMError:
+        pass  # no eligible tier / every tier failed: both are allowed outcomes
+
+    public_hits = {
+        name: server.connections
+        for name, tier, server in zip(scenario["names"], scenario["tiers"], listeners, strict=False)
+        if not tier["private"]
+    }
+    assert sum(public_hits.values()) == 0, public_hits
+    if served is not None:
+        assert tiers[served]["private"]
