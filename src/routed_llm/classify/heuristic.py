@@ -1,0 +1,736 @@
+"""Heuristic prompt classifier: task, complexity and sensitivity in well under a millisecond.
+
+The router calls `classify_messages` on every request whose hints omit task,
+complexity or sensitivity, so this module uses no model, no I/O and no
+per-call allocation beyond a handful of small objects. All cue tables below are
+plain data, compiled once at import into a single regular expression.
+
+Task
+    Each `Task` in `TASK_CUES` has a table of `Cue` entries (regex fragments
+    matched on the lower-cased text at a word start). A task's score is the sum of the weights
+    of its *distinct* cues; a cue found in the first or last
+    ``INSTRUCTION_WINDOW`` characters, where the instruction usually sits,
+    scores one extra point. Code is also recognised structurally: a code fence
+    adds 2, code-looking lines (``def f(``, ``import x``, ``#include <``,
+    ``SELECT ... FROM``, ``}`` ...) add 1 (one or two lines) or 2 (three or
+    more). The highest score wins; ties are broken by the fixed
+    `TASK_PRIORITY` (code, classification, extraction, summarization,
+    reasoning) and the signal says so. No cue at all means `Task.CHAT`.
+    `Task.EMBEDDING` is never inferred: embedding calls are not chat prompts.
+
+Complexity
+    A point score, mapped to a level by `COMPLEXITY_LEVELS`::
+
+        size      ~tokens (chars / 4): <60 -> 0, <250 -> 1, <1500 -> 2,
+                  <6000 -> 3, <24000 -> 4, else 5
+        cues      sum of the weights of the distinct `COMPLEXITY_CUES`
+                  ("prove", "trade-offs", "edge cases", "concurrency" ...), at most 6
+        lists     3+ numbered or bulleted requirement lines -> 1, 6+ -> 2
+        code      1 per fenced code block, at most 2
+        questions 3+ question marks -> 1
+        dialogue  6+ messages -> 1, 16+ -> 2
+        tools     tool definitions present -> 1
+
+    A total of 0-1 is SIMPLE, 2-4 MEDIUM and 5 or more COMPLEX. So "What is
+    the capital of France?" scores 0, a few paragraphs to summarise score 2
+    by size alone, and "Design a distributed rate limiter ... discuss
+    trade-offs, failure modes and prove ..." scores 6 or more on cues alone.
+
+Sensitivity
+    Detected PII or secrets (`detect_pii`) make a call CONFIDENTIAL, and so do
+    the explicit `CONFIDENTIAL_MARKERS` ("confidential", "strictly
+    confidential", "privileged and confidential", "attorney-client", "trade
+    secret", "top secret"). The `INTERNAL_MARKERS` ("internal only", "for
+    internal use", "do not share/distribute", "proprietary", "NDA",
+    "restricted distribution") make it INTERNAL. Anything else is PUBLIC.
+    Bare "privileged" is *not* a marker: it is common in technical text
+    ("privileged mode", "privilege escalation"); neither is "confidentiality".
+    Markers err on the safe side: "how do I mark a file confidential?" is
+    CONFIDENTIAL, which only narrows the choice to private tiers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+from routed_llm.classify.pii import detect_pii
+from routed_llm.types import Complexity, Sensitivity, Task
+
+__all__ = [
+    "COMPLEXITY_CUES",
+    "COMPLEXITY_LEVELS",
+    "CONFIDENTIAL_MARKERS",
+    "INSTRUCTION_WINDOW",
+    "INTERNAL_MARKERS",
+    "TASK_CUES",
+    "TASK_PRIORITY",
+    "Classification",
+    "Cue",
+    "classify",
+    "classify_messages",
+]
+
+
+class Cue(NamedTuple):
+    """One entry of a cue table.
+
+    ``pattern`` is a regex fragment matched against the lower-cased text at the
+    start of a word. It may use ``|`` at top level, must not contain capturing
+    groups, and each top-level alternative should start with a literal letter
+    or digit (others still work but are slower to scan for).
+    """
+
+    label: str
+    """Short human-readable name, used in `Classification.signals`."""
+    pattern: str
+    """Regex fragment, lower case, non-capturing groups only."""
+    weight: int = 1
+    """Points the cue adds (once per text, however often it occurs)."""
+
+
+# --------------------------------------------------------------------------- tables
+
+_CODE_NOUNS = (
+    r"(?:function|method|class|script|program|regex|query|unit tests?|tests?|module|endpoint"
+    r"|snippet|code|algorithm|component|decorator|cli|api|parser|dockerfile|makefile)"
+)
+_LANGUAGES = (
+    r"(?:python|javascript|typescript|rust|golang|go|java|kotlin|swift|ruby|php|c\+\+|c#"
+    r"|scala|haskell|bash|shell|sql|powershell|elixir|dart|lua|perl|r)(?![a-z0-9+#])"
+)
+
+TASK_CUES: Final[Mapping[Task, tuple[Cue, ...]]] = {
+    Task.CODE: (
+        Cue(
+            "write code",
+            r"write (?:me )?(?:(?:a|an|the|some|this) )?(?:[a-z+#-]+ ){0,3}?" + _CODE_NOUNS + r"\b",
+            3,
+        ),
+        Cue("implement", r"implement(?:s|ed|ing|ation)?\b", 2),
+        Cue("refactor", r"refactor", 3),
+        Cue("debug", r"debug", 3),
+        Cue(
+            "fix a bug",
+            r"fix (?:this|the|my|a|that|these) (?:[a-z]+ )?(?:bugs?|code|errors?|tests?"
+            r"|exceptions?|crash(?:es)?|functions?|segfault|memory leak)\b",
+            3,
+        ),
+        Cue(
+            "stack trace",
+            r"stack ?trace|traceback \(most recent call last\)|exception in thread"
+            r"|segmentation fault|panicked at|uncaught (?:type|reference|syntax)?error",
+            3,
+        ),
+        Cue("language", r"in " + _LANGUAGES, 2),
+        Cue(
+            "code terms",
+            r"(?:this|my|the|following|your) code\b|compil(?:e|er|ation) error"
+            r"|syntax error|unit tests?\b|pull request|code review|codebase|regex\b|sql query"
+            r"|api endpoint|unit-test|null pointer|type ?error\b|linter"
+            r"|git (?:merge|rebase|commit)",
+            1,
+        ),
+    ),
+    Task.CLASSIFICATION: (
+        Cue("classify", r"classif(?:y|ies|ied|ication)\b", 3),
+        Cue("categorize", r"categori[sz](?:e|es|ed|ing|ation)\b", 3),
+        Cue("label", r"label (?:this|these|each|every|the following|them|it)\b", 3),
+        Cue("sentiment", r"sentiment", 3),
+        Cue("which category", r"which (?:category|class|label|bucket|type|one of the)\b", 3),
+        Cue("yes or no", r"yes or no|yes/no|true or false|true/false", 2),
+        Cue("intent", r"intents?\b", 2),
+        Cue(
+            "spam/toxic",
+            r"spam\b|toxic(?:ity)?\b|is (?:this|it) (?:positive|negative|spam|toxic"
+            r"|offensive|relevant)\b",
+            2,
+        ),
+        Cue("polarity", r"positive,? (?:or )?negative|positive, negative,? (?:or )?neutral", 3),
+        Cue(
+            "one label",
+            r"one of the following (?:categories|labels|classes|options)"
+            r"|respond with (?:only )?(?:one|a single) (?:word|label|category)",
+            3,
+        ),
+        Cue("tag", r"tag (?:this|each|these|the following)\b", 2),
+    ),
+    Task.EXTRACTION: (
+        Cue("extract", r"extract", 3),
+        Cue("pull out", r"pull out", 3),
+        Cue(
+            "list all ... from",
+            r"list (?:all|every|each)\b[^.?!\n]{0,60}?\b(?:from|in) "
+            r"(?:the|this|these|that|following|below|above)\b",
+            3,
+        ),
+        Cue(
+            "parse into JSON",
+            r"parse\b[^.?!\n]{0,60}?\binto (?:a )?(?:json|structured|table|csv"
+            r"|yaml|fields)",
+            3,
+        ),
+        Cue("fill the fields", r"fill (?:in |out )?the (?:fields|form|template|schema|slots)", 3),
+        Cue(
+            "find all",
+            r"find (?:all|every) (?:the )?(?:names|dates|emails|email addresses"
+            r"|phone numbers|addresses|amounts|entities|mentions|urls|links|numbers|people"
+            r"|companies|prices)\b",
+            3,
+        ),
+        Cue("named entities", r"named entit|entities\b", 2),
+        Cue(
+            "as JSON",
+            r"(?:as|in|into|to) (?:a )?json\b|json (?:object|schema|format)"
+            r"|structured (?:data|output)",
+            1,
+        ),
+    ),
+    Task.SUMMARIZATION: (
+        Cue("summarize", r"summari[sz]", 3),
+        Cue("summary", r"summary|summaries", 3),
+        Cue("tl;dr", r"tl;? ?dr", 3),
+        Cue("condense", r"condense", 3),
+        Cue(
+            "key points",
+            r"key (?:points|takeaways|ideas|findings)|main (?:points|ideas|takeaways)",
+            2,
+        ),
+        Cue("recap", r"recap|gist\b|synopsis|boil (?:it |this )?down", 2),
+        Cue(
+            "length limit",
+            r"shorten|in (?:one|two|three|a few|[0-9]) (?:sentences?|bullet|lines)",
+            1,
+        ),
+    ),
+    Task.REASONING: (
+        Cue("why", r"why\b", 1),
+        Cue("prove", r"prove\b|proof\b", 2),
+        Cue("step by step", r"step[ -]by[ -]step", 2),
+        Cue("analyze", r"analy[sz]", 2),
+        Cue("compare", r"compar(?:e|es|ing|ison)\b", 2),
+        Cue("plan", r"plan(?:s|ning)?\b", 1),
+        Cue("design", r"design\b", 1),
+        Cue("trade-offs", r"trade-?offs?\b|pros and cons", 2),
+        Cue("derive", r"deriv(?:e|ation)\b", 2),
+        Cue("reason", r"reason(?:ing)?\b", 1),
+        Cue("explain why", r"explain (?:why|how)\b", 2),
+        Cue("think through", r"think (?:through|carefully|step)|walk me through", 2),
+        Cue("evaluate", r"evaluat(?:e|ion)\b|assess\b|critique", 1),
+        Cue("what if", r"what (?:would|will) happen if|what if\b", 1),
+        Cue("solve", r"solve\b|calculate\b|how many\b|puzzle|riddle", 1),
+        Cue("decide", r"should (?:i|we)\b|which is better|decide\b", 1),
+    ),
+}
+"""Task cue tables; the code fence and code-looking lines are detected separately."""
+
+TASK_PRIORITY: Final[tuple[Task, ...]] = (
+    Task.CODE,
+    Task.CLASSIFICATION,
+    Task.EXTRACTION,
+    Task.SUMMARIZATION,
+    Task.REASONING,
+    Task.CHAT,
+)
+"""Tie-break order: the more specific task first; REASONING cues are the most generic."""
+
+COMPLEXITY_CUES: Final[tuple[Cue, ...]] = (
+    Cue("step by step", r"step[ -]by[ -]step", 2),
+    Cue("prove", r"prove\b|proof\b|formally verif|rigorous", 2),
+    Cue("derive", r"deriv(?:e|ation)\b|from first principles", 2),
+    Cue("multi-step", r"multi-?(?:step|stage|hop|phase)", 2),
+    Cue("architecture", r"architect", 2),
+    Cue("trade-offs", r"trade-?offs?\b", 2),
+    Cue("concurrency", r"concurren|race conditions?|deadlock|thread-safe|lock-free", 2),
+    Cue("distributed", r"distributed|consensus|multi-region|fault[- ]toleran", 2),
+    Cue("design", r"design\b", 1),
+    Cue("edge cases", r"edge cases?|corner cases?", 1),
+    Cue("optimize", r"optimi[sz]", 1),
+    Cue("security", r"security|threat model|vulnerab", 1),
+    Cue("failure modes", r"failure modes?|resilien|high availability", 1),
+    Cue("scalability", r"scalab|throughput|latency", 1),
+    Cue("performance", r"performance|time complexity|big-?o\b", 1),
+    Cue("in depth", r"in (?:depth|detail)|comprehensive|thorough|exhaustive|detailed", 1),
+    Cue("constraints", r"constraints?\b|requirements?\b|must (?:handle|support|be)\b", 1),
+    Cue("analysis", r"analy[sz]|compar(?:e|es|ing|ison)\b|evaluat(?:e|ion)\b|justify", 1),
+    Cue("migration", r"migrat|backward[- ]compat", 1),
+    Cue("benchmark", r"benchmark|profil(?:e|ing)\b", 1),
+    Cue("production", r"production[- ](?:ready|grade)", 1),
+)
+"""Reasoning and constraint cues; each distinct one adds its weight to the complexity score."""
+
+CONFIDENTIAL_MARKERS: Final[tuple[Cue, ...]] = (
+    Cue("confidential", r"confidential\b"),
+    Cue(
+        "privileged",
+        r"privileged (?:and|&) confidential|legally privileged|attorney[- ]client"
+        r"|privileged communication",
+    ),
+    Cue("secret", r"top secret|trade secrets?\b"),
+)
+"""Explicit markers that make a text CONFIDENTIAL even without detected PII."""
+
+INTERNAL_MARKERS: Final[tuple[Cue, ...]] = (
+    Cue(
+        "internal only",
+        r"internal[- ]only|internal use|for internal|internal purposes"
+        r"|company[- ]internal",
+    ),
+    Cue(
+        "do not share",
+        r"do not (?:share|distribute|forward|disclose)|don't (?:share|distribute"
+        r"|forward)|not for (?:distribution|external|public)",
+    ),
+    Cue("proprietary", r"proprietary"),
+    Cue("NDA", r"nda\b|non-disclosure"),
+    Cue("restricted", r"restricted (?:distribution|access)|need[- ]to[- ]know"),
+)
+"""Explicit markers that make a text INTERNAL (unless it is CONFIDENTIAL anyway)."""
+
+COMPLEXITY_LEVELS: Final[tuple[tuple[int, Complexity], ...]] = (
+    (5, Complexity.COMPLEX),
+    (2, Complexity.MEDIUM),
+    (0, Complexity.SIMPLE),
+)
+"""``(minimum score, level)`` pairs, checked in order."""
+
+INSTRUCTION_WINDOW: Final = 200
+"""Characters at each end of a text where a task cue scores one extra point."""
+
+_SIZE_POINTS: Final[tuple[tuple[int, int], ...]] = (
+    (24000, 5), (6000, 4), (1500, 3), (250, 2), (60, 1),
+)  # fmt: skip
+_MAX_CUE_POINTS: Final = 6
+_CODE_FENCE_POINTS: Final = 2
+
+# --------------------------------------------------------------------------- compiled form
+
+_KIND_TASK: Final = 0
+_KIND_COMPLEXITY: Final = 1
+_KIND_CONFIDENTIAL: Final = 2
+_KIND_INTERNAL: Final = 3
+
+
+class _Role(NamedTuple):
+    kind: int
+    task: Task | None
+    cue: Cue
+
+
+def _split_top_level(pattern: str) -> list[str]:
+    """Split a regex fragment on ``|`` outside any group or character class."""
+    parts: list[str] = []
+    depth = 0
+    in_class = False
+    start = 0
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts
+
+
+def _bucket_of(alternative: str) -> str:
+    """Return the literal first character of an alternative, or ``""`` if it has none."""
+    if len(alternative) > 1 and alternative[0].isalnum() and alternative[1] not in "?*+{":
+        return alternative[0]
+    return ""
+
+
+class _CueIndex:
+    """All cue tables compiled into one scanning regex plus per-bucket resolvers.
+
+    The scanner is ``(?<![a-z0-9_])(?:a(?:...)|b(?:...)|...|<other>)``, without capturing
+    groups, which keeps the regex engine on its fast path. For each (rare) hit
+    a small per-bucket regex with one group per alternative tells which
+    alternative matched, and so which cue(s).
+    """
+
+    def __init__(self, tables: Iterable[tuple[int, Task | None, Sequence[Cue]]]) -> None:
+        roles: dict[str, list[_Role]] = {}
+        for kind, task, cues in tables:
+            for cue in cues:
+                if re.compile(cue.pattern).groups:
+                    raise ValueError(f"cue {cue.label!r} has a capturing group")
+                for alternative in _split_top_level(cue.pattern):
+                    roles.setdefault(alternative, []).append(_Role(kind, task, cue))
+        buckets: dict[str, list[str]] = {}
+        for alternative in roles:
+            buckets.setdefault(_bucket_of(alternative), []).append(alternative)
+        for alternatives in buckets.values():
+            alternatives.sort(key=len, reverse=True)  # longer (more specific) first
+        letters = sorted(k for k in buckets if k)
+        branches = [re.escape(k) + "(?:" + "|".join(a[1:] for a in buckets[k]) + ")" for k in letters]
+        if "" in buckets:
+            branches.extend(buckets[""])
+        # A negative lookbehind is cheaper than a leading \b (measured) and equivalent
+        # here because every alternative starts with a word character.
+        self.scanner: Final = re.compile(r"(?<![a-z0-9_])(?:" + "|".join(branches) + ")")
+        self.resolvers: Final = {
+            k: (re.compile("|".join(f"({a})" for a in alts)), tuple(tuple(roles[a]) for a in alts))
+            for k, alts in buckets.items()
+        }
+
+    def roles_at(self, lower: str, pos: int) -> tuple[_Role, ...]:
+        """Return the roles of the alternative the scanner matched at ``pos``."""
+        for key in (lower[pos], ""):
+            entry = self.resolvers.get(key)
+            if entry is None:
+                continue
+            m = entry[0].match(lower, pos)
+            if m is not None and m.lastindex is not None:
+                return entry[1][m.lastindex - 1]
+        return ()  # pragma: no cover - the scanner only stops where a resolver matches
+
+
+_INDEX: Final = _CueIndex(
+    [
+        *((_KIND_TASK, task, cues) for task, cues in TASK_CUES.items()),
+        (_KIND_COMPLEXITY, None, COMPLEXITY_CUES),
+        (_KIND_CONFIDENTIAL, None, CONFIDENTIAL_MARKERS),
+        (_KIND_INTERNAL, None, INTERNAL_MARKERS),
+    ]
+)
+_MARKER_INDEX: Final = _CueIndex(
+    [(_KIND_CONFIDENTIAL, None, CONFIDENTIAL_MARKERS), (_KIND_INTERNAL, None, INTERNAL_MARKERS)]
+)
+
+# Code-looking lines, matched after a newline (the text is scanned as "\n" + text).
+_CODE_LINE_RE: Final = re.compile(
+    r"\n[ \t]*(?:"
+    r"(?:async )?def \w+ ?\(|class \w+ ?[(:{]|import [\w.]+|from [\w.]+ import "
+    r"|#include ?[<\"]|(?:export )?(?:function|const|let|var) \w+ ?[=(]"
+    r"|(?:public|private|protected|static) [\w<>\[\], ]+ \w+ ?\("
+    r"|(?:SELECT|INSERT INTO|UPDATE|DELETE FROM|CREATE TABLE) "
+    r"|(?:fn|func|impl|package|namespace|using) [\w:.]+"
+    r"|return\b|(?:if|for|while|switch) ?\(|\}|\w+(?:\.\w+)* ?[+-]?= ?\S.*[;)\]}]$"
+    r"|at [\w.$<>]+\(|File \"[^\"\n]+\", line [0-9]+"
+    r"|[\w.]+\([^()\n]*\);?$"
+    r")",
+    re.MULTILINE,
+)
+_LIST_ITEM_RE: Final = re.compile(r"\n[ \t]*(?:[0-9]{1,2}[.)]|[-*•]|\([a-z0-9]\)) ")
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What the heuristic classifier inferred about a prompt, and why.
+
+    Nothing in it quotes the prompt: ``pii`` holds kinds and ``signals`` holds
+    cue labels and counts, so it is safe to log.
+    """
+
+    task: Task
+    complexity: Complexity
+    sensitivity: Sensitivity
+    pii: tuple[str, ...] = ()
+    """Kinds of PII found (see `routed_llm.classify.pii.PII_KINDS`), sorted, unique."""
+    signals: tuple[str, ...] = ()
+    """Short human-readable reasons, one per inferred dimension."""
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+@dataclass(slots=True)
+class _Scan:
+    """Cue hits in one text."""
+
+    task_points: dict[Task, int]
+    task_labels: dict[Task, list[str]]
+    complexity_cues: dict[str, int]
+    confidential: list[str]
+    internal: list[str]
+    fences: int = 0
+    code_lines: int = 0
+    list_items: int = 0
+    questions: int = 0
+
+
+def _scan(text: str, *, index: _CueIndex = _INDEX, structure: bool = True) -> _Scan:
+    """Collect cue hits (and, with ``structure``, code/list/question counts) in ``text``."""
+    lower = text.lower()
+    n = len(lower)
+    scan = _Scan({}, {}, {}, [], [])
+    seen: set[tuple[object, str]] = set()
+    boosted_seen: set[tuple[object, str]] = set()
+    for m in index.scanner.finditer(lower):
+        pos = m.start()
+        for role in index.roles_at(lower, pos):
+            cue = role.cue
+            key = (role.task if role.task is not None else role.kind, cue.label)
+            if role.task is not None:
+                points = 0
+                boosted = pos < INSTRUCTION_WINDOW or m.end() > n - INSTRUCTION_WINDOW
+                if key not in seen:
+                    points = cue.weight
+                    scan.task_labels.setdefault(role.task, []).append(cue.label)
+                if boosted and key not in boosted_seen:
+                    boosted_seen.add(key)
+                    points += 1
+                seen.add(key)
+                if points:
+                    scan.task_points[role.task] = scan.task_points.get(role.task, 0) + points
+                continue
+            if key in seen:
+                continue
+            seen.add(key)
+            if role.kind == _KIND_COMPLEXITY:
+                scan.complexity_cues[cue.label] = cue.weight
+            elif role.kind == _KIND_CONFIDENTIAL:
+                scan.confidential.append(cue.label)
+            else:
+                scan.internal.append(cue.label)
+    if structure:
+        _scan_structure(text, scan)
+    return scan
+
+
+def _scan_structure(text: str, scan: _Scan) -> None:
+    """Count code fences, code-like lines, list items and questions; score the code ones."""
+    fences = text.count("```")
+    scan.fences = (fences + 1) // 2
+    if "\n" in text:
+        framed = "\n" + text
+        scan.code_lines = len(_CODE_LINE_RE.findall(framed))
+        scan.list_items = len(_LIST_ITEM_RE.findall(framed))
+    scan.questions = text.count("?")
+    code_lines_points = 2 if scan.code_lines >= 3 else 1 if scan.code_lines else 0
+    points = (_CODE_FENCE_POINTS if scan.fences else 0) + code_lines_points
+    if not points:
+        return
+    scan.task_points[Task.CODE] = scan.task_points.get(Task.CODE, 0) + points
+    structural = ["code fence"] if scan.fences else []
+    if scan.code_lines:
+        structural.append(_plural(scan.code_lines, "code-like line"))
+    scan.task_labels[Task.CODE] = structural + scan.task_labels.get(Task.CODE, [])
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def _decide_task(scan: _Scan, source: str = "") -> tuple[Task, str]:
+    """Pick the best-scoring task, breaking ties by `TASK_PRIORITY`; return it and a signal."""
+    if not scan.task_points:
+        return Task.CHAT, "task=chat: no task cues"
+    best = max(scan.task_points.values())
+    tied = [t for t in TASK_PRIORITY if scan.task_points.get(t) == best]
+    task = tied[0]
+    signal = f"task={task.value}: {_labels(scan.task_labels[task])} (score {best}"
+    if len(tied) > 1:
+        others = ", ".join(t.value for t in tied[1:])
+        signal += f"; tied with {others}, won by priority"
+    signal += ")" + source
+    return task, signal
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _labels(labels: Sequence[str], limit: int = 4) -> str:
+    shown = ", ".join(labels[:limit])
+    return shown + (f", +{len(labels) - limit} more" if len(labels) > limit else "")
+
+
+def _decide_complexity(scan: _Scan, *, size_chars: int, has_tools: bool, n_messages: int) -> tuple[Complexity, str]:
+    """Score complexity as documented in the module docstring; return the level and a signal."""
+    tokens = size_chars // 4
+    size = next((points for limit, points in _SIZE_POINTS if tokens >= limit), 0)
+    cues = min(sum(scan.complexity_cues.values()), _MAX_CUE_POINTS)
+    lists = 2 if scan.list_items >= 6 else 1 if scan.list_items >= 3 else 0
+    code = min(scan.fences, 2)
+    questions = 1 if scan.questions >= 3 else 0
+    dialogue = 2 if n_messages >= 16 else 1 if n_messages >= 6 else 0
+    tools = 1 if has_tools else 0
+    score = size + cues + lists + code + questions + dialogue + tools
+    level = next(level for minimum, level in COMPLEXITY_LEVELS if score >= minimum)
+    parts = [f"~{tokens} tokens"]
+    if scan.complexity_cues:
+        cue_labels = _labels(list(scan.complexity_cues))
+        parts.append(f"{_plural(len(scan.complexity_cues), 'reasoning cue')}: {cue_labels}")
+    if lists:
+        parts.append(_plural(scan.list_items, "list item"))
+    if code:
+        parts.append(_plural(scan.fences, "code block"))
+    if questions:
+        parts.append(_plural(scan.questions, "question"))
+    if dialogue:
+        parts.append(_plural(n_messages, "message"))
+    if tools:
+        parts.append("tools")
+    return level, f"complexity={level.value}: score {score} ({'; '.join(parts)})"
+
+
+def _decide_sensitivity(
+    pii: Sequence[str], confidential: Sequence[str], internal: Sequence[str]
+) -> tuple[Sensitivity, str]:
+    """Apply the sensitivity rules of the module docstring; return the level and a signal."""
+    if pii:
+        return Sensitivity.CONFIDENTIAL, f"sensitivity=confidential: {', '.join(pii)}"
+    if confidential:
+        marker = ", ".join(f"'{m}'" for m in dict.fromkeys(confidential))
+        return Sensitivity.CONFIDENTIAL, f"sensitivity=confidential: marker {marker}"
+    if internal:
+        marker = ", ".join(f"'{m}'" for m in dict.fromkeys(internal))
+        return Sensitivity.INTERNAL, f"sensitivity=internal: marker {marker}"
+    return Sensitivity.PUBLIC, "sensitivity=public: no PII or markers"
+
+
+def _pii_kinds(texts: Iterable[str]) -> tuple[str, ...]:
+    kinds = {match.kind for text in texts for match in detect_pii(text)}
+    return tuple(sorted(kinds))
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def classify(text: str, *, has_tools: bool = False, n_messages: int = 1) -> Classification:
+    """Infer task, complexity and sensitivity of one prompt text.
+
+    Args:
+        text: The prompt (for a conversation, prefer `classify_messages`).
+        has_tools: Whether the request carries tool definitions (raises complexity).
+        n_messages: Number of messages in the conversation (raises complexity).
+
+    Returns:
+        The classification, with one signal per dimension explaining it.
+
+    """
+    scan = _scan(text)
+    pii = _pii_kinds((text,))
+    task, task_signal = _decide_task(scan)
+    complexity, complexity_signal = _decide_complexity(
+        scan, size_chars=len(text), has_tools=has_tools, n_messages=n_messages
+    )
+    sensitivity, sensitivity_signal = _decide_sensitivity(pii, scan.confidential, scan.internal)
+    return Classification(
+        task=task,
+        complexity=complexity,
+        sensitivity=sensitivity,
+        pii=pii,
+        signals=(task_signal, complexity_signal, sensitivity_signal),
+    )
+
+
+_TEXT_PART_TYPES: Final = frozenset({"text", "input_text"})
+
+
+def _content_texts(content: Any) -> Iterator[str]:
+    """Yield the text of a message ``content`` (a string or a list of parts; images ignored)."""
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list | tuple):
+        for part in content:
+            if isinstance(part, str):
+                yield part
+            elif isinstance(part, Mapping) and part.get("type", "text") in _TEXT_PART_TYPES:
+                text = part.get("text")
+                if isinstance(text, str):
+                    yield text
+
+
+def _tool_call_texts(message: Mapping[str, Any]) -> Iterator[str]:
+    """Yield the argument strings of an assistant message's tool / function calls."""
+    calls = message.get("tool_calls")
+    if isinstance(calls, list | tuple):
+        for call in calls:
+            function = call.get("function") if isinstance(call, Mapping) else None
+            arguments = function.get("arguments") if isinstance(function, Mapping) else None
+            if isinstance(arguments, str):
+                yield arguments
+    legacy = message.get("function_call")
+    if isinstance(legacy, Mapping) and isinstance(legacy.get("arguments"), str):
+        yield legacy["arguments"]
+
+
+def classify_messages(messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False) -> Classification:
+    """Infer task, complexity and sensitivity of an OpenAI-format conversation.
+
+    PII and sensitivity markers are looked for in every message (system, user,
+    assistant and tool, including tool-call arguments). Task and complexity
+    cues come from the last user message; size counts the whole conversation.
+    When the last user message has no task cue, the system prompt's cues are
+    used (e.g. "You are a sentiment classifier").
+
+    Args:
+        messages: Messages as dicts with ``role`` and ``content``; content may be
+            a string or a list of parts (``{"type": "text", "text": ...}``;
+            image and other non-text parts are ignored).
+        has_tools: Whether the request carries tool definitions. Tool messages
+            and tool calls in the conversation count as tools too.
+
+    Returns:
+        The classification, with one signal per dimension explaining it.
+
+    """
+    texts: list[list[str]] = []
+    last_user = -1
+    system = -1
+    size = 0
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            texts.append([])
+            continue
+        parts = list(_content_texts(message.get("content")))
+        role = message.get("role")
+        if role == "user" and parts:
+            last_user = i
+        elif role in ("system", "developer") and system < 0:
+            system = i
+        if role == "tool" or message.get("tool_calls") or message.get("function_call"):
+            has_tools = True
+        size += sum(len(p) for p in parts)
+        parts.extend(_tool_call_texts(message))
+        texts.append(parts)
+    if last_user < 0:  # no user text: fall back to the last message that has any
+        last_user = next((i for i in range(len(texts) - 1, -1, -1) if texts[i]), -1)
+
+    prompt = "\n\n".join(texts[last_user]) if last_user >= 0 else ""
+    scan = _scan(prompt)
+    confidential, internal = list(scan.confidential), list(scan.internal)
+    for i, parts in enumerate(texts):
+        if i == last_user:
+            continue
+        for text in parts:
+            markers = _scan(text, index=_MARKER_INDEX, structure=False)
+            confidential.extend(markers.confidential)
+            internal.extend(markers.internal)
+
+    task, task_signal = _decide_task(scan)
+    if task is Task.CHAT and system >= 0 and system != last_user:
+        system_scan = _scan("\n\n".join(texts[system]))
+        if system_scan.task_points:
+            task, task_signal = _decide_task(system_scan, " from the system prompt")
+    complexity, complexity_signal = _decide_complexity(
+        scan, size_chars=size, has_tools=has_tools, n_messages=len(messages)
+    )
+    pii = _pii_kinds(text for parts in texts for text in parts)
+    sensitivity, sensitivity_signal = _decide_sensitivity(pii, confidential, internal)
+    return Classification(
+        task=task,
+        complexity=complexity,
+        sensitivity=sensitivity,
+        pii=pii,
+        signals=(task_signal, complexity_signal, sensitivity_signal),
+    )
