@@ -15,6 +15,7 @@ import pytest
 
 from tests.servers.faulty import FaultyServer, Mode
 from tests.servers.llama_server import DEFAULT_PORT, LlamaServer
+from tests.servers.ollama_emulator import OllamaEmulator
 
 LLAMA_PORT_ENV = "ROUTED_LLM_TEST_LLAMA_PORT"
 
@@ -73,3 +74,82 @@ def llama_base_url(request: pytest.FixtureRequest) -> str:
     if recording(request.config):
         return str(request.getfixturevalue("llama_server").base_url)
     return f"http://127.0.0.1:{llama_port()}/v1"
+
+
+# --------------------------------------------------------------------------- Ollama emulator
+
+
+@pytest.fixture(scope="session")
+def ollama_emulator_session() -> Iterator[OllamaEmulator]:
+    """One Ollama API emulator for the session (its MiniLM loads once, on the first embed request)."""
+    with OllamaEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def ollama_emulator(ollama_emulator_session: OllamaEmulator) -> OllamaEmulator:
+    """The session's Ollama emulator with recordings, faults and overrides cleared for this test."""
+    ollama_emulator_session.reset()
+    return ollama_emulator_session
+
+
+@pytest.fixture
+def ollama_emulator_factory() -> Iterator[Callable[..., OllamaEmulator]]:
+    """Provide ``make(**kw)``: start extra emulators (a second Ollama host); all stopped at teardown.
+
+    They share the process's loaded models, so an extra host costs a socket, not a model load.
+    """
+    started: list[OllamaEmulator] = []
+
+    def make(**kwargs: Any) -> OllamaEmulator:
+        emulator = OllamaEmulator(**kwargs).start()
+        started.append(emulator)
+        return emulator
+
+    try:
+        yield make
+    finally:
+        for emulator in reversed(started):
+            emulator.stop()
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``redis-server`` on a free loopback port for the session (Debian package ``redis-server``).
+
+    Skips, saying how to install it, where the binary is missing; no persistence, no config file.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
