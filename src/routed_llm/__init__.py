@@ -13,10 +13,19 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from routed_llm.config import RoutingConfig, load_config  # noqa: E402
+from routed_llm.embeddings import Embedder, EmbeddingSpace  # noqa: E402
 from routed_llm.engine import RoutedCompletion, RoutingInfo, StreamEnd  # noqa: E402
 from routed_llm.errors import (  # noqa: E402
     AllTiersFailed,
     ConfigError,
+    EmbeddingDeploymentsFailed,
+    EmbeddingDimensionError,
+    EmbeddingError,
+    EmbeddingInputError,
+    EmbeddingInputTooLong,
+    EmbeddingNotAllowed,
+    EmbeddingSpaceMismatch,
+    EmbeddingSpaceMissing,
     InvalidRequest,
     NoEligibleTier,
     RoutedLLMError,
@@ -39,6 +48,16 @@ __all__ = [
     "AllTiersFailed",
     "Complexity",
     "ConfigError",
+    "Embedder",
+    "EmbeddingDeploymentsFailed",
+    "EmbeddingDimensionError",
+    "EmbeddingError",
+    "EmbeddingInputError",
+    "EmbeddingInputTooLong",
+    "EmbeddingNotAllowed",
+    "EmbeddingSpace",
+    "EmbeddingSpaceMismatch",
+    "EmbeddingSpaceMissing",
     "InvalidRequest",
     "NoEligibleTier",
     "RequestNeeds",

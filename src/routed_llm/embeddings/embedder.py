@@ -718,7 +718,7 @@ class _NoBar:
 def _progress(show: bool, total: int) -> Any:
     if not show:
         return _NoBar()
-    return tqdm(total=total, desc="Embedding", unit="text", leave=False)
+    return tqdm(total=total, desc="Embedding", unit="text")
 
 
 def _clip(text: str, limit: int) -> str:

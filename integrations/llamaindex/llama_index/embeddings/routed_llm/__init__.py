@@ -1,1 +1,245 @@
-"""LlamaIndex embedding over the routed-llm embedder (filled by the embeddings feature)."""
+"""`RoutedLLMEmbedding`: a LlamaIndex embedding over routed-llm's local-first embedder.
+
+A thin adapter, like ``llama-index-embeddings-ollama``'s ``OllamaEmbedding``: query
+and text embeddings map onto the core `routed_llm.embeddings.Embedder`, which applies
+the model's task prefixes (so no ``query_instruction``/``text_instruction`` to get
+right by hand), truncates Matryoshka models, batches, caches and falls back only
+within one embedding space.
+
+Index safety: nodes are stamped with their embedding space (`stamp_space`, or
+automatically when this embedding runs as an ``IngestionPipeline`` transformation);
+`check_space` verifies a loaded index against the embedding about to query it, and
+the `SpaceCheck` node postprocessor re-checks every query's results.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.indices.base import BaseIndex
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
+
+from routed_llm.config import EmbeddingsConfig, RoutingConfig
+from routed_llm.embeddings import METADATA_KEY, Embedder, EmbeddingSpace
+from routed_llm.embeddings import check_space as _check_metadata
+from routed_llm.errors import EmbeddingError, EmbeddingSpaceMismatch, EmbeddingSpaceMissing
+from routed_llm.types import Sensitivity
+
+__all__ = ["CONFIG_ENV", "RoutedLLMEmbedding", "SpaceCheck", "check_space", "stamp_space"]
+
+#: Same variable as the LangChain adapters: one YAML file configures chat tiers and embeddings.
+CONFIG_ENV = "ROUTED_LLM_CONFIG"
+#: Texts handed to the core per call: large, so the core's own batching and concurrency can work.
+DEFAULT_BATCH_SIZE = 256
+
+N = TypeVar("N", bound=BaseNode)
+
+
+class RoutedLLMEmbedding(BaseEmbedding):
+    """Local-first LlamaIndex embedding: nomic prefixes, one embedding space, safe fallback, cache.
+
+    Examples:
+        .. code-block:: python
+
+            from llama_index.core import Settings, VectorStoreIndex
+            from llama_index.embeddings.routed_llm import RoutedLLMEmbedding
+
+            Settings.embed_model = RoutedLLMEmbedding(model_name="ollama/nomic-embed-text")
+            # or RoutedLLMEmbedding(config="routing.yaml"); no argument = in-process MiniLM
+            index = VectorStoreIndex.from_documents(docs)
+            Settings.embed_model.space.id
+            # 'nomic-embed-text-v1.5@768/nomic'
+    """
+
+    config: EmbeddingsConfig | RoutingConfig | str | Path | dict[str, Any] | None = Field(
+        default=None, exclude=True, description="Routing YAML path, mapping or config; None reads $ROUTED_LLM_CONFIG."
+    )
+    embedder: Embedder | None = Field(
+        default=None, exclude=True, description="An existing core Embedder to share (cache, health, stats)."
+    )
+    base_url: str | None = Field(default=None, description="Server URL for model_name (Ollama: localhost:11434).")
+    dimensions: int | None = Field(default=None, gt=0, description="Matryoshka output dimensions for model_name.")
+    sensitivity: Sensitivity | None = Field(
+        default=None, description="Sensitivity of every text; confidential uses private deployments only."
+    )
+    embed_batch_size: int = Field(
+        default=DEFAULT_BATCH_SIZE, gt=0, le=2048, description="Texts per call to the core embedder."
+    )
+
+    _embedder: Embedder = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Built here rather than in a validator so a ConfigError reaches the caller as itself.
+        self._embedder = self._build_embedder()
+        if self.model_name == "unknown":
+            self.model_name = self._embedder.config.deployments[0].model
+
+    def _build_embedder(self) -> Embedder:
+        shorthand = self.model_name != "unknown" or self.base_url is not None or self.dimensions is not None
+        if self.embedder is not None:
+            if self.config is not None or shorthand:
+                raise ValueError("pass embedder= alone: it already carries its config")
+            return self.embedder
+        if shorthand:
+            if self.config is not None:
+                raise ValueError("pass either config= or model_name=/base_url=/dimensions=, not both")
+            if self.model_name == "unknown":
+                raise ValueError("base_url= and dimensions= need model_name=, e.g. 'ollama/nomic-embed-text'")
+            section: dict[str, Any] = {"model": self.model_name}
+            if self.base_url is not None:
+                section["api_base"] = self.base_url
+            if self.dimensions is not None:
+                section["dimensions"] = self.dimensions
+            return Embedder(section, sensitivity=self.sensitivity)
+        if self.config is None and os.environ.get(CONFIG_ENV):
+            self.config = os.environ[CONFIG_ENV]
+        return Embedder(self.config, sensitivity=self.sensitivity)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used in LlamaIndex serialisation."""
+        return "RoutedLLMEmbedding"
+
+    def to_payload(self) -> dict[str, Any]:
+        """Non-sensitive description for LlamaIndex instrumentation (never keys or URLs with credentials)."""
+        return super().to_payload() | {"embedding_space": self._embedder.deployments[0][1]}
+
+    @property
+    def core(self) -> Embedder:
+        """The core embedder behind this adapter."""
+        return self._embedder
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        """The embedding space of every vector this object returns."""
+        return self._embedder.space
+
+    # ------------------------------------------------------------------ BaseEmbedding
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._embedder.embed_query(query)
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return await self._embedder.aembed_query(query)
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._embedder.embed_documents([text], show_progress=False)[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._embedder.aembed_documents([text], show_progress=False))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._embedder.embed_documents(texts, show_progress=False)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._embedder.aembed_documents(texts, show_progress=False)
+
+    # ------------------------------------------------------------------ TransformComponent
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        """Embed nodes in an ``IngestionPipeline`` and stamp them with the space."""
+        return super().__call__(stamp_space(nodes, self), **kwargs)
+
+    async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        """Async `__call__`."""
+        return await super().acall(stamp_space(nodes, self), **kwargs)
+
+
+# --------------------------------------------------------------------------- index safety
+
+
+def _space(embed_model: RoutedLLMEmbedding | Embedder | EmbeddingSpace) -> EmbeddingSpace:
+    return embed_model if isinstance(embed_model, EmbeddingSpace) else embed_model.space
+
+
+def stamp_space(nodes: Sequence[N], embed_model: RoutedLLMEmbedding | Embedder | EmbeddingSpace) -> list[N]:
+    """Stamp nodes (or documents, before parsing) with the embedding space; returns them.
+
+    The stamp goes into node metadata, which every LlamaIndex vector store keeps, and is
+    excluded from the text that is embedded and shown to the LLM, so it changes no vector
+    and no prompt::
+
+        index = VectorStoreIndex(stamp_space(nodes, embed), embed_model=embed)
+    """
+    stamp = _space(embed_model).as_metadata()
+    for node in nodes:
+        node.metadata.update(stamp)
+        for excluded in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
+            for key in stamp:
+                if key not in excluded:
+                    excluded.append(key)
+    return list(nodes)
+
+
+def _check_nodes(nodes: Sequence[NodeWithScore], space: EmbeddingSpace, what: str, require_stamp: bool) -> None:
+    for item in nodes:
+        metadata = item.node.metadata
+        if METADATA_KEY not in metadata and not require_stamp:
+            continue
+        try:
+            _check_metadata(metadata, space, what=what)
+        except EmbeddingSpaceMissing:
+            if require_stamp:
+                raise
+
+
+def check_space(
+    index: BaseIndex[Any],
+    embed_model: RoutedLLMEmbedding,
+    *,
+    require_stamp: bool = True,
+    k: int = 4,
+) -> None:
+    """Check that ``index`` was built in the space of ``embed_model``; call it right after loading.
+
+    Retrieves ``k`` nodes for a probe query embedded by ``embed_model`` and checks
+    their stamps. An empty index passes; an index whose vectors cannot even be
+    compared with the query (another dimension) fails.
+
+    Raises:
+        EmbeddingSpaceMismatch: the index holds vectors of another space.
+        EmbeddingSpaceMissing: a node carries no stamp and ``require_stamp`` is true.
+    """
+    space = embed_model.space
+    what = f"index {type(index).__name__} ({index.index_id})"
+    try:
+        retrieved = index.as_retriever(similarity_top_k=k, embed_model=embed_model).retrieve(
+            "routed-llm embedding space check"
+        )
+    except EmbeddingError:
+        raise
+    except Exception as e:  # the vector store's own dimension error
+        raise EmbeddingSpaceMismatch(
+            "unknown",
+            space.id,
+            context=f"{what} rejected a {space.dimensions}-dimension query vector ({type(e).__name__}: {e})",
+        ) from e
+    _check_nodes(retrieved, space, what, require_stamp)
+
+
+class SpaceCheck(BaseNodePostprocessor):
+    """Node postprocessor that refuses results from another embedding space, on every query.
+
+    ``index.as_query_engine(node_postprocessors=[SpaceCheck(space=embed.space)])``.
+    """
+
+    space: EmbeddingSpace = Field(description="The space every retrieved node must be stamped with.")
+    require_stamp: bool = Field(default=True, description="Refuse nodes that carry no stamp at all.")
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used in LlamaIndex serialisation."""
+        return "RoutedLLMSpaceCheck"
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        _check_nodes(nodes, self.space, "retrieved node", self.require_stamp)
+        return nodes
