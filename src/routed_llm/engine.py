@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,7 +217,14 @@ class Engine:
             kwargs["cooldown_time"] = settings.cooldown_time
         self._drop_params = settings.drop_params
         self.router = litellm.Router(**kwargs)
+        # litellm.Router registers bound methods in LiteLLM's global callback lists (capped at
+        # 100), which would keep every router alive forever; unhook it when this engine goes.
+        self._finalizer = weakref.finalize(self, self.router.discard)
         self.health = TierHealth(settings.cooldown_time or DEFAULT_TIER_COOLDOWN_S)
+
+    def close(self) -> None:
+        """Release LiteLLM's global hooks now (also happens when the engine is collected)."""
+        self._finalizer()
 
     # ------------------------------------------------------------------ helpers
 

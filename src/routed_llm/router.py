@@ -116,6 +116,16 @@ class Router:
         self.profiles: dict[str, TierProfile] = build_profiles(self.config)
         self.engine = Engine(self.config, self.profiles)
 
+    def close(self) -> None:
+        """Release the LiteLLM router's global hooks (done automatically when collected)."""
+        self.engine.close()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"Router(tiers={list(self.profiles)}, default={self.config.routing.default!r})"
 

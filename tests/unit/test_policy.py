@@ -201,3 +201,15 @@ def test_empty_messages_rejected() -> None:
 def test_bad_hint_values_are_clear() -> None:
     with pytest.raises(ValueError, match="unknown complexity 'extreme'"):
         RouteHints(complexity="extreme")
+
+
+def test_routers_do_not_leak_litellm_global_callbacks() -> None:
+    import litellm
+
+    from routed_llm import Router
+
+    before = len(litellm.callbacks) + len(litellm.success_callback) + len(litellm._async_success_callback)
+    for _ in range(120):  # LiteLLM caps its callback lists at 100
+        Router({"tiers": {"a": {"models": [{"model": "openai/gpt-4o"}]}}, "routing": {"default": "a"}})
+    after = len(litellm.callbacks) + len(litellm.success_callback) + len(litellm._async_success_callback)
+    assert after == before
