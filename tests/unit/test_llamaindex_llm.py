@@ -155,7 +155,9 @@ def test_tool_call_blocks_and_tool_results() -> None:
         # what RoutedLLM itself also stores: must not be sent a second time
         additional_kwargs={"tool_calls": [{"id": "call_1", "function": {"name": "get_weather", "arguments": "{}"}}]},
     )
-    tool = ChatMessage(role=MessageRole.TOOL, content="sunny", additional_kwargs={"tool_call_id": "call_1"})
+    tool = ChatMessage(
+        role=MessageRole.TOOL, content="sunny", additional_kwargs={"tool_call_id": "call_1", "name": "get_weather"}
+    )
     a, t = to_openai_messages([assistant, tool])
     assert a == {
         "role": "assistant",
@@ -165,7 +167,9 @@ def test_tool_call_blocks_and_tool_results() -> None:
             {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": '{"city": "Rome"}'}},
         ],
     }
-    assert t == {"role": "tool", "content": "sunny", "tool_call_id": "call_1"}
+    assert t == {"role": "tool", "content": "sunny", "tool_call_id": "call_1"}  # no "name" on tool results
+    named = ChatMessage(role=MessageRole.USER, content="hi", additional_kwargs={"name": "ann"})
+    assert to_openai_message(named) == {"role": "user", "content": "hi", "name": "ann"}
 
 
 def test_legacy_tool_calls_in_additional_kwargs() -> None:

@@ -154,7 +154,8 @@ def to_openai_message(message: ChatMessage, index: int = 0) -> dict[str, Any]:
     Text-only content becomes a string (what every OpenAI-compatible server
     accepts); content with images becomes a list of parts. Tool calls come from
     `ToolCallBlock` blocks, or from ``additional_kwargs["tool_calls"]`` for
-    messages built the older way; ``tool_call_id`` and ``name`` are carried over.
+    messages built the older way; ``tool_call_id`` (and ``name``, except on tool
+    results, where OpenAI has none) are carried over from ``additional_kwargs``.
     """
     where = f"messages[{index}]"
     role = "assistant" if message.role in _ASSISTANT_ROLES else message.role.value
@@ -173,10 +174,12 @@ def to_openai_message(message: ChatMessage, index: int = 0) -> dict[str, Any]:
         # content key and llama.cpp's server then fails on the message (measured); "" is what
         # LangChain sends too, and LiteLLM strips empty text for providers that reject it.
         out["tool_calls"] = tool_calls
-    for key in ("tool_call_id", "name"):
-        value = message.additional_kwargs.get(key)
-        if isinstance(value, str) and value:
-            out[key] = value
+    call_id = message.additional_kwargs.get("tool_call_id")
+    if isinstance(call_id, str) and call_id:
+        out["tool_call_id"] = call_id
+    name = message.additional_kwargs.get("name")
+    if isinstance(name, str) and name and role != "tool":  # OpenAI tool results carry no name
+        out["name"] = name
     return out
 
 
@@ -282,7 +285,8 @@ class _StreamState:
     Each content or tool-call chunk yields a response carrying the message so far
     and the new ``delta``; the final `StreamEnd` yields one more response (empty
     delta) with the whole message, usage and routing, so the last item of every
-    stream tells the full story, as LlamaIndex agents and callbacks expect.
+    stream tells the full story, as LlamaIndex agents and callbacks expect. Its
+    ``raw`` is the last LiteLLM chunk (a stream has no single response object).
     """
 
     def __init__(self) -> None:
@@ -367,28 +371,37 @@ class RoutedLLM(FunctionCallingLLM):
     Chat:
         .. code-block:: python
 
+            # with a config whose default tier "local" is Gemma 3 270M behind llama.cpp (max_tokens 16)
             from llama_index.core.llms import ChatMessage
 
-            resp = llm.chat([ChatMessage(role="user", content="Classify: 'great product'")], max_tokens=16)
-            resp.message.content
-            resp.additional_kwargs["routing"]
-            # {'tier': 'local', 'model': 'openai/gemma-3-270m', 'reason': 'no rule matched; default tier local; ...',
-            #  'rule': 'default', 'fallbacks': [], 'attempts': [], 'deployment': 'local/0', 'cost_usd': 0.0,
-            #  'prompt_tokens': 17, 'completion_tokens': 16, 'cached': False, 'task': 'classification', ...}
-            resp.additional_kwargs["total_tokens"]   # 33; also prompt_tokens / completion_tokens
-            resp.raw                                 # the LiteLLM response as a dict
+            messages = [ChatMessage(role="user", content="Classify the sentiment: 'great product'")]
+            resp = llm.chat(messages)
+            resp.message.content  # eight lines of 'class': Gemma 3 270M is a base model
+            resp.additional_kwargs
+            # {'prompt_tokens': 18, 'completion_tokens': 16, 'total_tokens': 34, 'finish_reason': 'length',
+            #  'routing': {'tier': 'local', 'model': 'openai/gemma-3-270m',
+            #              'reason': 'no rule matched; default tier local; inferred task=classification, '
+            #                        'complexity=simple, sensitivity=public (task=classification: classify, '
+            #                        'sentiment (score 8); ...)',
+            #              'rule': 'default', 'fallbacks': [], 'attempts': [], 'deployment': 'local/0',
+            #              'cost_usd': 0.0, 'prompt_tokens': 18, 'completion_tokens': 16, 'cached': False,
+            #              'task': 'classification', 'complexity': 'simple', 'sensitivity': 'public'}}
+            resp.raw  # the LiteLLM response as a dict
 
             # routing hints per call, as keyword arguments
-            llm.chat(messages, sensitivity="confidential")   # private tiers only, fallbacks included
+            llm.chat(messages, sensitivity="confidential")  # private tiers only, fallbacks included
             llm.complete("Summarise ...", task="summarization", complexity="complex", max_cost_usd=0.01)
-            llm.route(messages, tier="premium")               # the RouteDecision, without calling anything
+            llm.route(messages, tier="premium")  # the RouteDecision, without calling anything
 
     Stream:
         .. code-block:: python
 
-            for r in llm.stream_chat(messages, max_tokens=32):
+            for r in llm.stream_chat([ChatMessage(role="user", content="Tell me a story")]):
                 print(r.delta, end="")
-            r.additional_kwargs["routing"], r.additional_kwargs["total_tokens"]  # on the last response
+            # The last time I saw him was yesterday.I never did see him again,
+            r.additional_kwargs  # the last response carries usage and routing
+            # {'prompt_tokens': 11, 'completion_tokens': 15, 'total_tokens': 26, 'finish_reason': 'length',
+            #  'routing': {'tier': 'local', 'model': 'openai/gemma-3-270m', 'rule': 'default', ...}}
 
     Async:
         .. code-block:: python
