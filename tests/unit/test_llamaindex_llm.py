@@ -350,6 +350,11 @@ def test_metadata_follows_the_tier_hint_and_max_tokens() -> None:
     assert not vision.is_function_calling_model  # a hinted tier without tools cannot take a tool call
 
 
+def test_metadata_of_a_confidential_llm_describes_a_private_tier() -> None:
+    meta = RoutedLLM(config=CONFIG, sensitivity="confidential").metadata  # default "fast" is not private
+    assert (meta.context_window, meta.model_name) == (2048, "openai/gemma-3-270m")
+
+
 def test_function_calling_flag_tells_the_truth() -> None:
     assert not RoutedLLM(config=TEXT_ONLY).metadata.is_function_calling_model
     no_private_tools: dict[str, Any] = {

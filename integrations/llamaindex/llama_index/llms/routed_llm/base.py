@@ -489,10 +489,12 @@ class RoutedLLM(FunctionCallingLLM):
         """What LlamaIndex may assume when it sizes prompts and picks a program.
 
         ``context_window`` / ``num_output`` / ``model_name`` describe the tier a call
-        starts from: the configured ``tier`` hint, else the config's default tier.
-        Rules may send a call elsewhere, but the policy only ever picks tiers whose
-        window fits the prompt, so sizing prompts for the starting tier never causes
-        an overflow; it can only make a rule-routed call leave room unused.
+        starts from: the configured ``tier`` hint, else the config's default tier
+        (with a default ``sensitivity="confidential"``, the first private tier of the
+        default chain, since no call can go anywhere else). Rules may send a call
+        elsewhere, but the policy only ever picks tiers whose window fits the prompt,
+        so sizing prompts for the starting tier never overflows a tier; at worst a
+        rule-routed call leaves room unused.
         ``num_output`` is ``max_tokens`` if set, else that tier's output cap.
 
         ``is_function_calling_model`` is true when some tier a tool call could reach
@@ -500,8 +502,7 @@ class RoutedLLM(FunctionCallingLLM):
         ones only when the default sensitivity is confidential). The policy still
         picks a tool-capable tier per call, or raises `NoEligibleTier`.
         """
-        name = self.tier or self._router.config.routing.default
-        profile = self._router.profiles[name]
+        profile = self._router.profiles[self._starting_tier()]
         return LLMMetadata(
             context_window=profile.context_window,
             num_output=self.max_tokens or profile.max_output_tokens or DEFAULT_NUM_OUTPUTS,
@@ -509,6 +510,16 @@ class RoutedLLM(FunctionCallingLLM):
             is_function_calling_model=self._tools_reachable(),
             model_name=profile.models[0],
         )
+
+    def _starting_tier(self) -> str:
+        if self.tier is not None:
+            return self.tier
+        config, profiles = self._router.config, self._router.profiles
+        default = config.routing.default
+        if self.sensitivity is not Sensitivity.CONFIDENTIAL or profiles[default].private:
+            return default
+        chain = [default, *config.fallbacks_for(default), *profiles]
+        return next((t for t in chain if profiles[t].private), default)
 
     def _tools_reachable(self) -> bool:
         profiles = self._router.profiles
