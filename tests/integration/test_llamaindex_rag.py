@@ -15,12 +15,8 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMChatStartEvent
+from llama_index.embeddings.routed_llm import RoutedLLMEmbedding
 from llama_index.llms.routed_llm import RoutedLLM
-
-try:
-    from llama_index.embeddings.routed_llm import RoutedLLMEmbedding
-except ImportError:  # the embedding adapter lands in its own change
-    pytest.skip("llama_index.embeddings.routed_llm.RoutedLLMEmbedding is not available", allow_module_level=True)
 
 pytestmark = pytest.mark.vcr
 
