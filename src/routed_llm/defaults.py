@@ -84,7 +84,7 @@ def ollama_reachable(base_url: str, timeout_s: float = 0.2) -> bool:
     try:
         with socket.create_connection((parsed.hostname or "localhost", parsed.port or 11434), timeout=timeout_s):
             return True
-    except OSError:
+    except Exception:  # any failure to connect (refused, DNS, a sandbox forbidding sockets) means no
         return False
 
 
