@@ -70,7 +70,9 @@ class EmbeddedLlamaCpp(CustomLLM):
     def __init__(self, n_ctx: int = 2048, n_threads: int | None = None) -> None:
         super().__init__()
         self._n_ctx = n_ctx
-        self._n_threads = n_threads or max(1, (os.cpu_count() or 2))
+        # Half the cores: llama.cpp's worker threads spin-wait, and oversubscribing a busy
+        # machine slows generation by an order of magnitude rather than a little.
+        self._n_threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
         self._models: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._registry_lock = threading.Lock()

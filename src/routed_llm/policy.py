@@ -224,8 +224,9 @@ def decide(
     inferred_note = ""
     if inferred and classification is not None:
         inferred_note = "inferred " + ", ".join(f"{k}={facts[k].value}" for k in inferred)
-        if classification.signals:
-            inferred_note += " (" + "; ".join(classification.signals) + ")"
+        signals = [sig for sig in classification.signals if sig.split("=", 1)[0] in inferred]
+        if signals:
+            inferred_note += " (" + "; ".join(signals) + ")"
     reason = "; ".join(p for p in [why, *notes, inferred_note] if p)
 
     timeout_s = hints.max_latency_ms / 1000 if hints.max_latency_ms is not None else None

@@ -1,0 +1,66 @@
+"""routed-llm quickstart: route real calls with the embedded defaults (no keys, no Ollama needed).
+
+Run it with ``uv run --all-extras python examples/quickstart.py``.
+
+The defaults have three tiers: ``local`` (Ollama's llama3.2:3b if an Ollama server
+answers, else Gemma 3 270M running in this process), ``fast`` (Groq) and
+``premium`` (Claude Sonnet / GPT-4o). Without cloud keys the cloud tiers fail fast
+and every call falls back to the private local tier; the routing metadata says so.
+Gemma 3 270M is a tiny *base* model: its answers are fluent nonsense, but the
+tokens, usage, costs and routing are all real.
+"""
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from langchain_routed_llm import ChatRoutedLLM  # noqa: E402
+
+console = Console()
+llm = ChatRoutedLLM(max_tokens=24)  # embedded defaults: see routed_llm.defaults
+router = llm.routed
+
+PROMPTS = [
+    "Classify the sentiment of this review: 'the battery died after two days'.",
+    "What is the capital of France?",
+    "Please check why card 4111 1111 1111 1111 was declined for jane.doe@example.com.",
+    "Design a multi-region rate limiter. Analyze the trade-offs and failure modes step by step, "
+    "then prove the algorithm never admits more than the limit.",
+    "Summarize the meeting notes below in three bullet points.\n" + "We discussed the launch plan. " * 30,
+]
+
+table = Table(title="1. Where each prompt would go (routed-llm explain; no model is called)")
+for column in ("prompt", "tier", "fallbacks", "why"):
+    table.add_column(column, overflow="fold")
+for prompt in PROMPTS:
+    decision = router.route(prompt)
+    table.add_row(prompt[:60] + ("…" if len(prompt) > 60 else ""), decision.tier,
+                  ", ".join(decision.fallbacks) or "-", decision.reason)
+console.print(table)
+
+console.rule("2. Real calls through ChatRoutedLLM")
+for prompt in (PROMPTS[0], PROMPTS[2], PROMPTS[3]):
+    console.print(f"[bold]> {prompt[:80]}[/bold]")
+    text, last = "", None
+    for chunk in llm.stream(prompt):
+        text += str(chunk.content)
+        last = chunk
+    routing = last.response_metadata["routing"] if last is not None else {}
+    console.print(f"  answer   : {text.strip()[:100]!r}")
+    console.print(f"  served by: tier={routing.get('tier')} model={routing.get('model')}")
+    for attempt in routing.get("attempts", []):
+        console.print(f"  fell back: {attempt['tier']} failed ({attempt['error'][:90]})")
+    usage = last.usage_metadata if last is not None else None
+    console.print(f"  usage    : {usage}  cost: ${routing.get('cost_usd', 0):.6f}")
+
+console.rule("3. Per-call hints")
+msg = llm.invoke("Tell me about our Q3 numbers.", sensitivity="confidential", max_tokens=8)
+console.print(f"sensitivity=confidential -> tier {msg.response_metadata['routing']['tier']} "
+              f"({msg.response_metadata['routing']['reason']})")
+try:
+    llm.invoke("Tell me about our Q3 numbers.", sensitivity="confidential", tier="premium")
+except Exception as e:  # the router refuses to send confidential data to a non-private tier
+    console.print(f"tier=premium + confidential -> refused: {type(e).__name__}: {str(e).splitlines()[0]}")
