@@ -363,7 +363,8 @@ class _Handler(BaseHTTPRequestHandler):
         if stream:
             self._stream(events)
             return
-        content, tool_calls, final = "", [], {}
+        content, final = "", {}
+        tool_calls: list[dict[str, Any]] = []
         for event in events:
             if event.get("done"):
                 final = event

@@ -474,6 +474,9 @@ class Embedder:
         hits = cache.get_many(list(unique)) if cache is not None else {}
         hits = {k: v for k, v in hits.items() if len(v) == space.dimensions}
         misses = [(i, key, text) for key, (i, text) in unique.items() if key not in hits]
+        # Batches of similar length: servers that pad a batch to its longest text (sentence-transformers,
+        # TEI) waste less, and the rest lose nothing. Results are reassembled by key, in input order.
+        misses.sort(key=lambda m: len(m[2]))
         self._precheck(candidates[0], misses)
         with self._lock:
             self.stats.cache_hits += sum(1 for k in keys if k in hits)
