@@ -112,7 +112,8 @@ def _check_response(dep: EmbeddingDeployment, response: httpx.Response) -> None:
         return
     text = _error_text(response)
     where = dep.label
-    if response.status_code in (400, 413, 422) and _too_long(text):
+    # llama.cpp answers an over-long input with a 500; the message, not the status, tells.
+    if response.status_code in (400, 413, 422, 500) and _too_long(text):
         raise EmbeddingInputTooLong(
             f"{where} refused a text longer than its context: {text}", limit=dep.max_input_tokens or 0
         )
