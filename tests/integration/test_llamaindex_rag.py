@@ -29,7 +29,8 @@ FACTS = [
 
 @pytest.fixture(scope="module")
 def index() -> Iterator[VectorStoreIndex]:
-    embed = RoutedLLMEmbedding()  # the in-process default: no server, no cassette
+    # the in-process default model (no server, no cassette), without a cache file in the home directory
+    embed = RoutedLLMEmbedding(config={"model": "local/all-minilm-l6-v2", "cache": {"backend": "none"}})
     yield VectorStoreIndex.from_documents([Document(text=t) for t in FACTS], embed_model=embed)
 
 
