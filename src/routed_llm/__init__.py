@@ -12,11 +12,13 @@ import os
 # offline machines for seconds. The bundled map is used unless the user opts in.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from routed_llm.budget import BudgetAlert, BudgetManager  # noqa: E402
 from routed_llm.config import RoutingConfig, load_config  # noqa: E402
 from routed_llm.embeddings import Embedder, EmbeddingSpace  # noqa: E402
 from routed_llm.engine import RoutedCompletion, RoutingInfo, StreamEnd  # noqa: E402
 from routed_llm.errors import (  # noqa: E402
     AllTiersFailed,
+    BudgetExceeded,
     ConfigError,
     EmbeddingDeploymentsFailed,
     EmbeddingDimensionError,
@@ -27,6 +29,7 @@ from routed_llm.errors import (  # noqa: E402
     EmbeddingSpaceMismatch,
     EmbeddingSpaceMissing,
     InvalidRequest,
+    LedgerError,
     NoEligibleTier,
     RoutedLLMError,
     StreamInterrupted,
@@ -46,6 +49,9 @@ from routed_llm.types import (  # noqa: E402
 
 __all__ = [
     "AllTiersFailed",
+    "BudgetAlert",
+    "BudgetExceeded",
+    "BudgetManager",
     "Complexity",
     "ConfigError",
     "Embedder",
@@ -59,6 +65,7 @@ __all__ = [
     "EmbeddingSpaceMismatch",
     "EmbeddingSpaceMissing",
     "InvalidRequest",
+    "LedgerError",
     "NoEligibleTier",
     "RequestNeeds",
     "RouteDecision",

@@ -39,6 +39,10 @@ from routed_llm.types import (
 )
 
 __all__ = [
+    "AlertConfig",
+    "BudgetLimits",
+    "BudgetsConfig",
+    "CacheConfig",
     "Capabilities",
     "Deployment",
     "EmbeddingCacheConfig",
@@ -447,6 +451,155 @@ class EmbeddingsConfig(_Strict):
         return self
 
 
+# --------------------------------------------------------------------------- budgets and cache
+
+
+def _store_scheme(url: str, field: str) -> str:
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("sqlite", "redis", "rediss", "memory"):
+        raise ValueError(
+            f"{field}: expected sqlite:///path (e.g. sqlite:///~/.routed_llm/ledger.db), "
+            "redis://host:port/db or memory:// (this process only)"
+        )
+    return scheme
+
+
+class BudgetLimits(_Strict):
+    """Spend limits in USD for one scope (everything, a provider, a tier, or a metadata value)."""
+
+    daily_usd: float | None = Field(default=None, ge=0)
+    """Spend allowed per calendar day (in ``budgets.timezone``)."""
+    weekly_usd: float | None = Field(default=None, ge=0)
+    """Spend allowed per ISO week (Monday to Sunday)."""
+    monthly_usd: float | None = Field(default=None, ge=0)
+    """Spend allowed per calendar month."""
+    per_request_usd: float | None = Field(default=None, ge=0)
+    """Largest estimated cost of one call, checked before the call (worst case: the tier's
+    dearest deployment and the call's output cap, else the tier's, else 1024 tokens)."""
+
+    def windowed(self) -> dict[str, float]:
+        """Return the windowed limits that are set: ``{"day": 10.0, ...}``."""
+        out = {"day": self.daily_usd, "week": self.weekly_usd, "month": self.monthly_usd}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+class AlertConfig(_Strict):
+    """One alert threshold: a fraction of every windowed limit."""
+
+    at: float = Field(gt=0, le=1)
+    """Fraction of the limit (e.g. ``0.8``) at which the alert fires, once per limit and window."""
+    notify: list[str] = Field(default_factory=list)
+    """Names passed to alert callbacks (who to tell); routed-llm itself only logs."""
+    action: Literal["notify", "downgrade"] = "notify"
+    """``downgrade`` also closes the paid tiers the limit covers from this fraction on
+    (the seeds' "throttle to local" before the limit is reached)."""
+
+
+class BudgetsConfig(_Strict):
+    """The ``budgets:`` section: a spend ledger shared by every adapter, limits, alerts.
+
+    Top-level limits cover all spend; ``providers``, ``tiers`` and ``per_metadata`` add
+    narrower ones. A paid tier whose limit is spent is closed (``downgrade``) or the call
+    raises `BudgetExceeded` (``raise``). Private tiers and tiers priced at zero are never
+    closed by spend.
+    """
+
+    store: SecretStr = SecretStr("sqlite:///~/.routed_llm/ledger.db")
+    """Ledger URL: ``sqlite:///path`` (one host, many processes), ``redis://host:port/db`` (many hosts)
+    or ``memory://`` (this process only). Secret because a Redis URL may carry a password."""
+    daily_usd: float | None = Field(default=None, ge=0)
+    """Total spend allowed per day."""
+    weekly_usd: float | None = Field(default=None, ge=0)
+    """Total spend allowed per ISO week."""
+    monthly_usd: float | None = Field(default=None, ge=0)
+    """Total spend allowed per calendar month."""
+    per_request_usd: float | None = Field(default=None, ge=0)
+    """Largest estimated cost of any one call, checked before the call."""
+    providers: dict[str, BudgetLimits] = Field(default_factory=dict)
+    """LiteLLM provider (``anthropic``, ``openai``, ...) -> limits on spend with that provider."""
+    tiers: dict[str, BudgetLimits] = Field(default_factory=dict)
+    """Tier name -> limits on spend in that tier."""
+    per_metadata: dict[str, BudgetLimits] = Field(default_factory=dict)
+    """Call-metadata key (e.g. ``user_id``) -> limits applied to each of its values separately
+    (a list value such as ``tags`` counts against each item)."""
+    alert_at: list[float | AlertConfig] = Field(default_factory=list)
+    """Alert thresholds as fractions (``[0.8, 0.95]``) or ``{at, notify, action}`` mappings."""
+    on_exceeded: Literal["downgrade", "raise"] = "downgrade"
+    """``downgrade``: close the tiers whose budget is spent, so calls move to cheaper or free tiers
+    (the reason says which limit); ``raise``: raise `BudgetExceeded` when the chosen tier is closed."""
+    on_ledger_error: Literal["fail_closed", "fail_open"] = "fail_closed"
+    """When spend cannot be read or recorded: ``fail_closed`` closes every paid tier until the ledger
+    works again; ``fail_open`` logs and carries on. Unrecorded spend is kept and retried either way."""
+    timezone: str = "UTC"
+    """IANA time zone in which days, weeks and months start."""
+    lock_timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds to wait for another process's SQLite write lock before reporting a ledger error."""
+    record_metadata: list[str] = Field(default_factory=lambda: ["user_id", "tags"])
+    """Call-metadata keys stored with each ledger entry, for ``routed-llm report --by tag``."""
+
+    @field_validator("alert_at", mode="after")
+    @classmethod
+    def _sorted_alerts(cls, v: list[float | AlertConfig]) -> list[float | AlertConfig]:
+        for item in v:
+            if isinstance(item, float) and not 0 < item <= 1:
+                raise ValueError(f"alert thresholds are fractions of a limit in (0, 1], got {item}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as UTC or Europe/Berlin") from None
+        return v
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, v: SecretStr) -> SecretStr:
+        _store_scheme(v.get_secret_value(), "budgets.store")
+        return v
+
+    @property
+    def alerts(self) -> list[AlertConfig]:
+        """Alert thresholds as `AlertConfig`, lowest first."""
+        items = [a if isinstance(a, AlertConfig) else AlertConfig(at=a) for a in self.alert_at]
+        return sorted(items, key=lambda a: a.at)
+
+    @property
+    def total(self) -> BudgetLimits:
+        """The top-level limits as a `BudgetLimits`."""
+        return BudgetLimits(
+            daily_usd=self.daily_usd,
+            weekly_usd=self.weekly_usd,
+            monthly_usd=self.monthly_usd,
+            per_request_usd=self.per_request_usd,
+        )
+
+
+class CacheConfig(_Strict):
+    """The ``cache:`` section: a response cache in front of every tier, shared by both frameworks."""
+
+    enabled: bool = True
+    """Turn the cache on; an absent ``cache:`` section means no cache."""
+    store: SecretStr = SecretStr("sqlite:///~/.routed_llm/responses.db")
+    """``sqlite:///path``, ``redis://host:port/db`` or ``memory://``. Secret: a Redis URL may carry a password."""
+    ttl_s: float | None = Field(default=86400.0, gt=0)
+    """Seconds an entry stays valid; ``null`` keeps entries forever."""
+    private: bool = False
+    """The store stays on your own machines. Only then are confidential calls cached."""
+    namespace: str = "routed_llm:resp"
+    """Redis key prefix."""
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, v: SecretStr) -> SecretStr:
+        _store_scheme(v.get_secret_value(), "cache.store")
+        return v
+
+
 class RoutingConfig(_Strict):
     """The whole routing policy. Build it with `load_config`."""
 
@@ -455,6 +608,10 @@ class RoutingConfig(_Strict):
     routing: RoutingSection
     router_settings: RouterSettings = RouterSettings()
     embeddings: EmbeddingsConfig | None = None
+    budgets: BudgetsConfig | None = None
+    """Spend ledger, limits and alerts; ``None`` records and limits nothing."""
+    cache: CacheConfig | None = None
+    """Response cache; ``None`` caches nothing."""
 
     @model_validator(mode="after")
     def _check_tier_references(self) -> RoutingConfig:
@@ -476,6 +633,9 @@ class RoutingConfig(_Strict):
                 check(f"routing.fallbacks.{tier}[{j}]", fb)
                 if fb == tier:
                     problems.append(f"routing.fallbacks.{tier}[{j}]: a tier cannot fall back to itself")
+        if self.budgets is not None:
+            for name in self.budgets.tiers:
+                check(f"budgets.tiers.{name}", name)
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 __all__ = [
     "AllTiersFailed",
+    "BudgetExceeded",
     "ConfigError",
     "EmbeddingDeploymentsFailed",
     "EmbeddingDimensionError",
@@ -20,6 +21,7 @@ __all__ = [
     "EmbeddingSpaceMismatch",
     "EmbeddingSpaceMissing",
     "InvalidRequest",
+    "LedgerError",
     "NoEligibleTier",
     "RoutedLLMError",
     "StreamInterrupted",
@@ -94,6 +96,32 @@ class StreamInterrupted(RoutedLLMError):
             f"emitted: {type(cause).__name__}: {cause}. Routed-llm falls back only before the "
             "first chunk; retry the call to start over."
         )
+
+
+# --------------------------------------------------------------------------- budgets
+
+
+class BudgetExceeded(RoutedLLMError):
+    """A budget limit is spent (``budgets.on_exceeded: raise``); nothing was sent anywhere.
+
+    ``limit`` names the config field (e.g. ``budgets.providers.anthropic.daily_usd``),
+    ``limit_usd`` its value, ``spent_usd`` the spend (or the call's estimate for a
+    per-request limit) and ``tier`` the tier the call would have used.
+    """
+
+    def __init__(self, message: str, *, limit: str, limit_usd: float, spent_usd: float, tier: str) -> None:
+        self.limit = limit
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.tier = tier
+        super().__init__(
+            f"{message} (tier {tier!r}, {limit}). Wait for the window to reset, raise the limit, "
+            "or set budgets.on_exceeded: downgrade to move calls to cheaper or free tiers."
+        )
+
+
+class LedgerError(RoutedLLMError):
+    """The spend ledger cannot be read or written (corrupt file, lock held too long, Redis gone)."""
 
 
 # --------------------------------------------------------------------------- embeddings

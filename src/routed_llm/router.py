@@ -14,9 +14,10 @@ from typing import Any
 import litellm
 from pydantic import ValidationError
 
+from routed_llm.budget import BudgetManager
 from routed_llm.catalog import TierProfile, build_profiles
 from routed_llm.config import RoutingConfig, load_config
-from routed_llm.engine import Engine, RoutedCompletion
+from routed_llm.engine import Engine, RoutedCompletion, RoutingInfo, StreamEnd
 from routed_llm.errors import InvalidRequest
 from routed_llm.policy import RouterState, decide
 from routed_llm.types import RequestNeeds, RouteDecision, RouteHints
@@ -115,10 +116,18 @@ class Router:
             register_local_provider()
         self.profiles: dict[str, TierProfile] = build_profiles(self.config)
         self.engine = Engine(self.config, self.profiles)
+        #: Spend ledger and limits (``budgets:`` in the config), shared by every adapter over this router.
+        self.budget: BudgetManager | None = (
+            BudgetManager(self.config.budgets, self.profiles, tiers=self.config.tiers)
+            if self.config.budgets is not None
+            else None
+        )
 
     def close(self) -> None:
-        """Release the LiteLLM router's global hooks (done automatically when collected)."""
+        """Release the LiteLLM router's global hooks (done automatically when collected) and the ledger."""
         self.engine.close()
+        if self.budget is not None:
+            self.budget.close()
 
     def __enter__(self) -> Router:
         return self
@@ -131,9 +140,16 @@ class Router:
 
     # ------------------------------------------------------------------ decisions
 
-    def state(self) -> RouterState:
-        """Return the state the policy sees now (tier health; budgets plug in here)."""
-        return RouterState(unhealthy_tiers=self.engine.health.unhealthy())
+    def state(self, hints: RouteHints | None = None, needs: RequestNeeds | None = None) -> RouterState:
+        """Return the state the policy sees now: tier health, and tiers the budget closed for this call.
+
+        With ``budgets.on_exceeded: raise`` no tier is closed here; `_prepare` raises instead.
+        """
+        closed: dict[str, str] = {}
+        if self.budget is not None and self.budget.config.on_exceeded == "downgrade":
+            metadata = hints.metadata if hints is not None else {}
+            closed = {t: c.reason for t, c in self.budget.closures(metadata, needs).items()}
+        return RouterState(unhealthy_tiers=self.engine.health.unhealthy(), closed_tiers=closed)
 
     def route(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
@@ -145,15 +161,37 @@ class Router:
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike, params: Mapping[str, Any]
     ) -> tuple[RouteDecision, list[dict[str, Any]]]:
         msgs = normalize_messages(messages)
+        route_hints, needs = _hints(hints), request_needs(msgs, params)
         decision = decide(
             self.config,
             self.profiles,
             msgs,
-            needs=request_needs(msgs, params),
-            hints=_hints(hints),
-            state=self.state(),
+            needs=needs,
+            hints=route_hints,
+            state=self.state(route_hints, needs),
         )
+        if self.budget is not None and self.budget.config.on_exceeded == "raise":
+            closures = self.budget.closures(route_hints.metadata, needs)
+            if decision.tier in closures:
+                raise closures[decision.tier].error(decision.tier)
+            if closures:  # a fallback must not spend past a limit either
+                decision = decision.model_copy(
+                    update={
+                        "fallbacks": tuple(t for t in decision.fallbacks if t not in closures),
+                        "excluded": {
+                            **decision.excluded,
+                            **{t: f"closed by budget ({c.reason})" for t, c in closures.items()},
+                        },
+                    }
+                )
         return decision, msgs
+
+    def _record(self, info: RoutingInfo, hints: HintsLike) -> None:
+        """Put a served call's cost in the ledger (cache hits cost nothing and are not recorded)."""
+        if self.budget is None or info.cached:
+            return
+        metadata = _hints(hints).metadata
+        self.budget.record(tier=info.tier, model=info.model, cost_usd=info.cost_usd, metadata=metadata)
 
     # ------------------------------------------------------------------ calls
 
@@ -162,21 +200,28 @@ class Router:
     ) -> RoutedCompletion:
         """Route and run a chat call. ``params`` are OpenAI chat params (tools, max_tokens, ...)."""
         decision, msgs = self._prepare(messages, hints, params)
-        return self.engine.complete(decision, msgs, params)
+        result = self.engine.complete(decision, msgs, params)
+        self._record(result.routing, hints)
+        return result
 
     async def acomplete(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> RoutedCompletion:
         """Async `complete`."""
         decision, msgs = self._prepare(messages, hints, params)
-        return await self.engine.acomplete(decision, msgs, params)
+        result = await self.engine.acomplete(decision, msgs, params)
+        self._record(result.routing, hints)
+        return result
 
     def stream(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> Iterator[Any]:
         """Route and stream: LiteLLM chunks, then a final `routed_llm.engine.StreamEnd`."""
         decision, msgs = self._prepare(messages, hints, params)
-        yield from self.engine.stream(decision, msgs, params)
+        for item in self.engine.stream(decision, msgs, params):
+            if isinstance(item, StreamEnd):
+                self._record(item.routing, hints)
+            yield item
 
     async def astream(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
@@ -184,4 +229,6 @@ class Router:
         """Async `stream`."""
         decision, msgs = self._prepare(messages, hints, params)
         async for item in self.engine.astream(decision, msgs, params):
+            if isinstance(item, StreamEnd):
+                self._record(item.routing, hints)
             yield item

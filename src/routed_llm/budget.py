@@ -1,0 +1,739 @@
+"""Budgets: a spend ledger shared by every adapter, limits that close paid tiers, alerts.
+
+Every routed call's cost (``RoutingInfo.cost_usd``: LiteLLM's price map with the
+config's per-deployment overrides, zero on private tiers) is recorded in a ledger
+that all processes on a host (SQLite, WAL) or on many hosts (Redis) share. Before
+each call the `BudgetManager` reads the spend of the windows the config limits and
+closes the paid tiers whose limit is spent; the policy then routes around them and
+says why (``RouterState.closed_tiers``), or the router raises `BudgetExceeded`.
+
+Why counters and integers: each entry adds its cost, in nano-dollars, to one
+counter per (window, scope) in the same transaction that stores the entry, so a
+limit check is one indexed read, sums are exact (no float drift over millions of
+calls), and an entry replayed after a ledger failure is recognised by its id and
+never counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from routed_llm.catalog import TierProfile
+from routed_llm.config import AlertConfig, BudgetLimits, BudgetsConfig, Tier
+from routed_llm.errors import BudgetExceeded, ConfigError, LedgerError
+from routed_llm.policy import estimated_output_tokens
+from routed_llm.types import RequestNeeds
+
+__all__ = [
+    "BudgetAlert",
+    "BudgetManager",
+    "Closure",
+    "Ledger",
+    "MemoryLedger",
+    "RedisLedger",
+    "SQLiteLedger",
+    "SpendEntry",
+    "make_ledger",
+    "redact_url",
+    "sqlite_path",
+    "window_keys",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Ledger amounts are integer nano-dollars: exact sums, and 9.2e9 USD of headroom in an int64.
+NANO = 1_000_000_000
+WINDOWS = ("day", "week", "month")
+_WINDOW_WORD = {"day": "daily", "week": "weekly", "month": "monthly"}
+_FIELD = {"day": "daily_usd", "week": "weekly_usd", "month": "monthly_usd"}
+
+
+def to_nano(usd: float) -> int:
+    """USD -> integer nano-dollars (rounded)."""
+    return int(round(usd * NANO))
+
+
+def redact_url(url: str) -> str:
+    """``redis://user:pw@host`` -> ``redis://***@host``: store URLs in messages never carry passwords."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///~/x.db`` -> ``~/x.db`` expanded; ``sqlite:////abs/x.db`` -> ``/abs/x.db``."""
+    return Path(url.split("://", 1)[1].removeprefix("/")).expanduser()
+
+
+def window_keys(ts: float, tz: ZoneInfo) -> dict[str, str]:
+    """Calendar windows ``ts`` falls in: ``{"day": "2026-11-22", "week": "2026-W47", "month": "2026-11"}``."""
+    dt = datetime.fromtimestamp(ts, tz)
+    year, week, _ = dt.isocalendar()
+    return {"day": dt.strftime("%Y-%m-%d"), "week": f"{year}-W{week:02d}", "month": dt.strftime("%Y-%m")}
+
+
+def provider_of(model: str) -> str:
+    """LiteLLM provider prefix of a model string (``openai`` for a bare name)."""
+    return model.split("/", 1)[0].lower() if "/" in model else "openai"
+
+
+def _metadata_values(value: Any) -> list[str]:
+    items = value if isinstance(value, list | tuple | set) else [value]
+    return [str(v)[:200] for v in items if isinstance(v, str | int | float | bool)]
+
+
+@dataclass(frozen=True)
+class SpendEntry:
+    """One routed call's cost as stored in the ledger."""
+
+    id: str
+    ts: float
+    """Unix time of the call's end."""
+    tier: str
+    model: str
+    provider: str
+    cost_usd: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The call-metadata keys listed in ``budgets.record_metadata`` (e.g. ``user_id``, ``tags``)."""
+
+    def to_json(self) -> str:
+        """Serialise for the ledger."""
+        return json.dumps(self.__dict__, sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SpendEntry:
+        """Parse what `to_json` wrote."""
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class BudgetAlert:
+    """An alert threshold crossed; passed to every callback once per limit, window and threshold."""
+
+    limit: str
+    """Config field of the limit, e.g. ``budgets.daily_usd`` or ``budgets.providers.anthropic.daily_usd``."""
+    window: str
+    """Window key, e.g. ``2026-11-22``."""
+    threshold: float
+    limit_usd: float
+    spent_usd: float
+    notify: tuple[str, ...] = ()
+    action: str = "notify"
+
+    def message(self) -> str:
+        """Human-readable one-liner, as logged."""
+        return (
+            f"budget alert: {self.limit} at {self.spent_usd / self.limit_usd:.0%} "
+            f"(${self.spent_usd:.2f} of ${self.limit_usd:.2f}, {self.window}; threshold {self.threshold:.0%})"
+            + (f"; notify {', '.join(self.notify)}" if self.notify else "")
+        )
+
+
+@dataclass(frozen=True)
+class Closure:
+    """Why a tier is closed right now, with the limit that closed it."""
+
+    reason: str
+    limit: str
+    limit_usd: float
+    spent_usd: float
+    ledger_error: bool = False
+
+    def error(self, tier: str) -> BudgetExceeded | LedgerError:
+        """Build the exception ``on_exceeded: raise`` raises for a call that needs ``tier``."""
+        if self.ledger_error:
+            return LedgerError(f"{self.reason}; tier {tier!r} is closed until the ledger works again")
+        return BudgetExceeded(
+            self.reason, limit=self.limit, limit_usd=self.limit_usd, spent_usd=self.spent_usd, tier=tier
+        )
+
+
+# --------------------------------------------------------------------------- ledgers
+
+
+class Ledger(Protocol):
+    """Storage for spend entries and counters. Every method may raise `LedgerError`."""
+
+    def record(self, entry: SpendEntry, counters: Sequence[str]) -> bool:
+        """Store ``entry`` and add its cost to each counter, atomically; ``False`` if already stored."""
+        ...
+
+    def totals(self, counters: Sequence[str]) -> dict[str, int]:
+        """Return the value (nano-dollars) of each counter; absent ones are 0."""
+        ...
+
+    def claim(self, key: str) -> bool:
+        """Claim ``key`` once across every process sharing the ledger (alert de-duplication)."""
+        ...
+
+    def entries(self, since: float | None = None) -> list[SpendEntry]:
+        """Return stored entries, oldest first, optionally only those at or after ``since``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class MemoryLedger:
+    """A ledger in this process only: for tests and scripts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, SpendEntry] = {}
+        self._counters: dict[str, int] = {}
+        self._claims: set[str] = set()
+
+    def record(self, entry: SpendEntry, counters: Sequence[str]) -> bool:
+        """Store the entry and bump its counters."""
+        with self._lock:
+            if entry.id in self._entries:
+                return False
+            self._entries[entry.id] = entry
+            for key in counters:
+                self._counters[key] = self._counters.get(key, 0) + to_nano(entry.cost_usd)
+            return True
+
+    def totals(self, counters: Sequence[str]) -> dict[str, int]:
+        """Counter values."""
+        with self._lock:
+            return {k: self._counters.get(k, 0) for k in counters}
+
+    def claim(self, key: str) -> bool:
+        """Claim a key once."""
+        with self._lock:
+            if key in self._claims:
+                return False
+            self._claims.add(key)
+            return True
+
+    def entries(self, since: float | None = None) -> list[SpendEntry]:
+        """Entries, oldest first."""
+        with self._lock:
+            out = [e for e in self._entries.values() if since is None or e.ts >= since]
+        return sorted(out, key=lambda e: e.ts)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS spend (id TEXT PRIMARY KEY, ts REAL NOT NULL, tier TEXT NOT NULL, "
+    "model TEXT NOT NULL, provider TEXT NOT NULL, cost_nano INTEGER NOT NULL, cost_usd REAL NOT NULL, "
+    "metadata TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS spend_ts ON spend (ts)",
+    "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, nano INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, ts REAL NOT NULL)",
+)
+
+
+class SQLiteLedger:
+    """One SQLite file shared by every thread and process on a host.
+
+    WAL mode lets readers run beside the one writer; each entry is one ``BEGIN
+    IMMEDIATE`` transaction (entry + counters), so concurrent writers queue on the
+    lock instead of losing updates. A writer that waits longer than
+    ``lock_timeout_s`` gets a `LedgerError` (and the manager keeps the entry).
+    """
+
+    def __init__(self, path: str | Path, *, lock_timeout_s: float = 10.0) -> None:
+        self.path = Path(path).expanduser()
+        self.lock_timeout_s = lock_timeout_s
+        self._local = threading.local()
+        self._ready = False
+        self._init_lock = threading.Lock()
+
+    def _fail(self, e: sqlite3.Error, doing: str) -> LedgerError:
+        text = str(e)
+        if "locked" in text or "busy" in text:
+            hint = (
+                f"another process held the write lock for more than {self.lock_timeout_s:g} s "
+                "(raise budgets.lock_timeout_s if that is expected)"
+            )
+        elif isinstance(e, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
+            hint = "the file is not a valid SQLite database (corrupt?): move it aside and a new ledger is created"
+        else:
+            hint = "check the path and its permissions (budgets.store)"
+        return LedgerError(f"spend ledger {self.path} could not {doing}: {type(e).__name__}: {text}; {hint}")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.lock_timeout_s, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                with self._init_lock:
+                    if not self._ready:
+                        for stmt in _SCHEMA:
+                            conn.execute(stmt)
+                        self._ready = True
+            except sqlite3.Error:
+                conn.close()
+                raise
+        except OSError as e:
+            raise LedgerError(f"spend ledger {self.path} could not be opened: {e}; check budgets.store") from e
+        except sqlite3.Error as e:
+            raise self._fail(e, "be opened") from e
+        self._local.conn = conn
+        return conn
+
+    def record(self, entry: SpendEntry, counters: Sequence[str]) -> bool:
+        """Store the entry and bump its counters in one transaction."""
+        conn = self._connect()
+        nano = to_nano(entry.cost_usd)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO spend VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.id,
+                        entry.ts,
+                        entry.tier,
+                        entry.model,
+                        entry.provider,
+                        nano,
+                        entry.cost_usd,
+                        json.dumps(entry.metadata, sort_keys=True, default=str),
+                    ),
+                )
+                fresh = cur.rowcount == 1
+                if fresh and nano:
+                    conn.executemany(
+                        "INSERT INTO counters (key, nano) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET nano = nano + excluded.nano",
+                        [(k, nano) for k in counters],
+                    )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return fresh
+        except sqlite3.Error as e:
+            raise self._fail(e, "record spend") from e
+
+    def totals(self, counters: Sequence[str]) -> dict[str, int]:
+        """Counter values."""
+        out = dict.fromkeys(counters, 0)
+        if not counters:
+            return out
+        conn = self._connect()
+        marks = ",".join("?" * len(counters))
+        try:
+            for key, nano in conn.execute(f"SELECT key, nano FROM counters WHERE key IN ({marks})", list(counters)):
+                out[key] = int(nano)
+        except sqlite3.Error as e:
+            raise self._fail(e, "be read") from e
+        return out
+
+    def claim(self, key: str) -> bool:
+        """Claim a key once across processes."""
+        conn = self._connect()
+        try:
+            cur = conn.execute("INSERT OR IGNORE INTO claims VALUES (?, ?)", (key, time.time()))
+        except sqlite3.Error as e:
+            raise self._fail(e, "record an alert") from e
+        return cur.rowcount == 1
+
+    def entries(self, since: float | None = None) -> list[SpendEntry]:
+        """Entries, oldest first."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT id, ts, tier, model, provider, cost_usd, metadata FROM spend WHERE ts >= ? ORDER BY ts",
+                (since if since is not None else float("-inf"),),
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise self._fail(e, "be read") from e
+        return [SpendEntry(i, ts, t, m, p, c, json.loads(md)) for i, ts, t, m, p, c, md in rows]
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+# Store the entry once (its id key is the guard), bump every counter, append to the log.
+_REDIS_RECORD = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+local nano = tonumber(ARGV[2])
+if nano ~= 0 then
+  for i = 3, #KEYS do
+    redis.call('INCRBY', KEYS[i], nano)
+    redis.call('EXPIRE', KEYS[i], ARGV[3])
+  end
+end
+return 1
+"""
+
+
+class RedisLedger:
+    """Redis, shared by every host: one Lua script per entry, so an entry and its counters are atomic."""
+
+    #: Counters and entry ids outlive the longest window (a month) with room to spare.
+    KEEP_S = 400 * 86400
+
+    def __init__(self, url: str, *, namespace: str = "routed_llm:ledger") -> None:
+        try:
+            import redis
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise ConfigError("  - budgets.store: a redis:// ledger needs the redis client: pip install redis") from e
+        self._redis = redis
+        self.url = redact_url(url)
+        self._client: Any = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._script = self._client.register_script(_REDIS_RECORD)
+        self.namespace = namespace
+
+    def _k(self, key: str) -> str:
+        return f"{self.namespace}:{key}"
+
+    def _fail(self, e: Exception, doing: str) -> LedgerError:
+        return LedgerError(
+            f"spend ledger {self.url} could not {doing}: {type(e).__name__}: {e}; is Redis running and reachable?"
+        )
+
+    def record(self, entry: SpendEntry, counters: Sequence[str]) -> bool:
+        """Store the entry and bump its counters atomically (idempotent by entry id)."""
+        keys = [self._k(f"entry:{entry.id}"), self._k("entries"), *(self._k(f"c:{c}") for c in counters)]
+        try:
+            return bool(self._script(keys=keys, args=[entry.to_json(), to_nano(entry.cost_usd), self.KEEP_S]))
+        except self._redis.RedisError as e:
+            raise self._fail(e, "record spend") from e
+
+    def totals(self, counters: Sequence[str]) -> dict[str, int]:
+        """Counter values."""
+        if not counters:
+            return {}
+        try:
+            values = self._client.mget([self._k(f"c:{c}") for c in counters])
+        except self._redis.RedisError as e:
+            raise self._fail(e, "be read") from e
+        return {c: int(v or 0) for c, v in zip(counters, values, strict=True)}
+
+    def claim(self, key: str) -> bool:
+        """Claim a key once across hosts."""
+        try:
+            return bool(self._client.set(self._k(f"claim:{key}"), "1", nx=True, ex=self.KEEP_S))
+        except self._redis.RedisError as e:
+            raise self._fail(e, "record an alert") from e
+
+    def entries(self, since: float | None = None) -> list[SpendEntry]:
+        """Entries, oldest first."""
+        try:
+            raw = self._client.lrange(self._k("entries"), 0, -1)
+        except self._redis.RedisError as e:
+            raise self._fail(e, "be read") from e
+        out = [SpendEntry.from_json(r) for r in raw]
+        return sorted((e for e in out if since is None or e.ts >= since), key=lambda e: e.ts)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+
+def make_ledger(url: str, *, lock_timeout_s: float = 10.0) -> Ledger:
+    """Build the ledger a ``budgets.store`` URL names."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "memory":
+        return MemoryLedger()
+    if scheme in ("redis", "rediss"):
+        return RedisLedger(url)
+    if scheme == "sqlite":
+        return SQLiteLedger(sqlite_path(url), lock_timeout_s=lock_timeout_s)
+    raise ConfigError(f"  - budgets.store: unsupported ledger URL {redact_url(url)!r}")
+
+
+# --------------------------------------------------------------------------- manager
+
+
+@dataclass(frozen=True)
+class _Limit:
+    """One windowed limit on one scope, and the tiers it covers."""
+
+    field: str
+    scope: str
+    label: str
+    window: str
+    usd: float
+    tiers: frozenset[str]
+
+
+class BudgetManager:
+    """Reads spend before each call (which paid tiers are closed) and records it after.
+
+    Shared by every adapter over one `Router`; thread-safe. Spend that cannot be
+    recorded is kept in memory, counted in every check, and retried before each
+    check and record until the ledger takes it (``pending_usd``).
+    """
+
+    def __init__(
+        self,
+        config: BudgetsConfig,
+        profiles: Mapping[str, TierProfile],
+        *,
+        tiers: Mapping[str, Tier] | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.config = config
+        self.profiles = dict(profiles)
+        self.ledger: Ledger = ledger or make_ledger(
+            config.store.get_secret_value(), lock_timeout_s=config.lock_timeout_s
+        )
+        self.tz = ZoneInfo(config.timezone)
+        self._callbacks: list[Callable[[BudgetAlert], None]] = []
+        self._pending: list[tuple[SpendEntry, tuple[str, ...]]] = []
+        self._lock = threading.Lock()
+        self.paid_tiers = frozenset(n for n, p in self.profiles.items() if self._is_paid(p, (tiers or {}).get(n)))
+        """Tiers spend can close: not private and not priced at zero in the config. A cloud tier with no
+        known price counts as paid: closing it is the safe side."""
+        self._tier_providers = {n: {provider_of(d.model) for d in p.deployments} for n, p in self.profiles.items()}
+
+    @staticmethod
+    def _is_paid(profile: TierProfile, tier: Tier | None) -> bool:
+        if profile.private:
+            return False
+        if profile.input_cost_per_token or profile.output_cost_per_token:
+            return True
+        if tier is None:
+            return False
+        # Priced at zero: free only if the config says so for every deployment. (LiteLLM's map is no
+        # witness: litellm.Router registers every deployment there, unpriced ones at zero.)
+        return not all(d.input_cost_per_token == 0 and d.output_cost_per_token == 0 for d in tier.models)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def on_alert(self, callback: Callable[[BudgetAlert], None]) -> Callable[[BudgetAlert], None]:
+        """Register ``callback`` for alerts (usable as a decorator); it runs in the calling thread."""
+        self._callbacks.append(callback)
+        return callback
+
+    @property
+    def pending_usd(self) -> float:
+        """Spend not yet in the ledger (the ledger failed); retried on every check and record."""
+        with self._lock:
+            return sum(e.cost_usd for e, _ in self._pending)
+
+    def flush(self) -> int:
+        """Write pending entries to the ledger; return how many remain. Raises `LedgerError` if it still fails."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        try:
+            while pending:
+                entry, counters = pending[0]
+                self.ledger.record(entry, counters)
+                pending.pop(0)
+        finally:
+            if pending:
+                with self._lock:
+                    self._pending[:0] = pending
+        return len(pending)
+
+    def close(self) -> None:
+        """Try once more to record pending spend, then release the ledger."""
+        try:
+            self.flush()
+        except LedgerError as e:
+            logger.error("budget: $%.6f of spend could not be recorded: %s", self.pending_usd, e)
+        self.ledger.close()
+
+    def _scopes(self, tier: str, provider: str, metadata: Mapping[str, Any]) -> list[str]:
+        scopes = ["total", f"provider:{provider}", f"tier:{tier}"]
+        for key in self.config.per_metadata:
+            scopes += [f"meta:{key}={v}" for v in _metadata_values(metadata.get(key))]
+        return scopes
+
+    def _limits(self, metadata: Mapping[str, Any], providers: Iterable[str] | None = None) -> list[_Limit]:
+        """Windowed limits that apply to a call with ``metadata``."""
+        paid = self.paid_tiers
+        out: list[_Limit] = []
+
+        def add(limits: BudgetLimits, field_prefix: str, scope: str, label: str, tiers: frozenset[str]) -> None:
+            for window, usd in limits.windowed().items():
+                out.append(_Limit(f"{field_prefix}.{_FIELD[window]}", scope, label, window, usd, tiers))
+
+        add(self.config.total, "budgets", "total", "", paid)
+        for name, limits in self.config.providers.items():
+            if providers is not None and name not in providers:
+                continue
+            covered = frozenset(t for t in paid if name in self._tier_providers[t])
+            add(limits, f"budgets.providers.{name}", f"provider:{name}", f"{name} ", covered)
+        for name, limits in self.config.tiers.items():
+            add(limits, f"budgets.tiers.{name}", f"tier:{name}", f"tier {name} ", frozenset({name}) & paid)
+        for key, limits in self.config.per_metadata.items():
+            for value in _metadata_values(metadata.get(key)):
+                add(limits, f"budgets.per_metadata.{key}", f"meta:{key}={value}", f"{key}={value} ", paid)
+        return out
+
+    def _counter(self, window_key: str, window: str, scope: str) -> str:
+        return f"{window}:{window_key}|{scope}"
+
+    def _spent(self, limits: Sequence[_Limit], now: float) -> dict[str, int]:
+        """Nano-dollars spent per limit counter, pending spend included."""
+        windows = window_keys(now, self.tz)
+        keys = sorted({self._counter(windows[lim.window], lim.window, lim.scope) for lim in limits})
+        if self._pending:
+            self.flush()  # raises LedgerError while the ledger is still down
+        return self.ledger.totals(keys)
+
+    # ------------------------------------------------------------------ before a call
+
+    def closures(
+        self, metadata: Mapping[str, Any] | None = None, needs: RequestNeeds | None = None, *, now: float | None = None
+    ) -> dict[str, Closure]:
+        """Paid tiers closed for a call with ``metadata`` and ``needs``, each with the limit that closed it."""
+        if not self.paid_tiers:
+            return {}
+        metadata = metadata or {}
+        now = time.time() if now is None else now
+        closed: dict[str, Closure] = {}
+        if needs is not None:
+            self._per_request(needs, closed)
+        limits = self._limits(metadata)
+        if not limits:
+            return closed
+        try:
+            spent = self._spent(limits, now)
+        except LedgerError as e:
+            if self.config.on_ledger_error == "fail_open":
+                logger.warning("budget: %s; limits are not enforced (on_ledger_error: fail_open)", e)
+                return closed
+            why = f"spend ledger unavailable, paid tiers closed (on_ledger_error: fail_closed): {e}"
+            for tier in self.paid_tiers:
+                closed.setdefault(tier, Closure(why, "budgets.store", 0.0, self.pending_usd, ledger_error=True))
+            return closed
+        windows = window_keys(now, self.tz)
+        throttle = [a for a in self.config.alerts if a.action == "downgrade"]
+        for lim in limits:
+            usd = spent.get(self._counter(windows[lim.window], lim.window, lim.scope), 0) / NANO
+            closure: Closure | None = None
+            if usd >= lim.usd:
+                closure = Closure(
+                    f"{lim.label}{_WINDOW_WORD[lim.window]} budget ${lim.usd:.2f} spent (${usd:.2f})",
+                    lim.field,
+                    lim.usd,
+                    usd,
+                )
+            else:
+                hit = [a for a in throttle if lim.usd and usd >= a.at * lim.usd]
+                if hit:
+                    closure = Closure(
+                        f"{lim.label}{_WINDOW_WORD[lim.window]} budget at {usd / lim.usd:.0%} "
+                        f"(${usd:.2f} of ${lim.usd:.2f}): throttled from {hit[-1].at:.0%}",
+                        lim.field,
+                        lim.usd,
+                        usd,
+                    )
+            if closure is not None:
+                for tier in lim.tiers:
+                    closed.setdefault(tier, closure)
+        return closed
+
+    def _per_request(self, needs: RequestNeeds, closed: dict[str, Closure]) -> None:
+        caps: list[tuple[str, float, frozenset[str]]] = []
+        if self.config.per_request_usd is not None:
+            caps.append(("budgets.per_request_usd", self.config.per_request_usd, self.paid_tiers))
+        for name, limits in self.config.providers.items():
+            if limits.per_request_usd is not None:
+                covered = frozenset(t for t in self.paid_tiers if name in self._tier_providers[t])
+                caps.append((f"budgets.providers.{name}.per_request_usd", limits.per_request_usd, covered))
+        for name, limits in self.config.tiers.items():
+            if limits.per_request_usd is not None:
+                caps.append((f"budgets.tiers.{name}.per_request_usd", limits.per_request_usd, frozenset({name})))
+        for field_name, cap, tiers in caps:
+            for tier in sorted(tiers & self.paid_tiers):
+                profile = self.profiles[tier]
+                estimate = profile.estimate_cost(needs.prompt_tokens, estimated_output_tokens(needs, profile))
+                if estimate > cap:
+                    closed.setdefault(
+                        tier,
+                        Closure(
+                            f"estimated cost ${estimate:.4f} > per-request limit ${cap:.2f}", field_name, cap, estimate
+                        ),
+                    )
+
+    # ------------------------------------------------------------------ after a call
+
+    def record(
+        self,
+        *,
+        tier: str,
+        model: str,
+        cost_usd: float,
+        metadata: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> SpendEntry:
+        """Record one call's cost; never raises for ledger trouble (the entry is kept and retried)."""
+        metadata = metadata or {}
+        now = time.time() if now is None else now
+        provider = provider_of(model)
+        kept = {k: metadata[k] for k in self.config.record_metadata if k in metadata}
+        entry = SpendEntry(uuid.uuid4().hex, now, tier, model, provider, float(cost_usd), kept)
+        windows = window_keys(now, self.tz)
+        counters = tuple(
+            self._counter(windows[w], w, scope) for w in WINDOWS for scope in self._scopes(tier, provider, metadata)
+        )
+        try:
+            if self._pending:
+                self.flush()
+            self.ledger.record(entry, counters)
+        except LedgerError as e:
+            with self._lock:
+                self._pending.append((entry, counters))
+            logger.error("budget: spend of $%.6f on tier %s is kept in memory and retried: %s", cost_usd, tier, e)
+            return entry
+        if cost_usd > 0 and self.config.alerts:
+            self._alerts(metadata, provider, now)
+        return entry
+
+    def _alerts(self, metadata: Mapping[str, Any], provider: str, now: float) -> None:
+        limits = [lim for lim in self._limits(metadata, providers=[provider])]
+        alerts: list[AlertConfig] = self.config.alerts
+        try:
+            spent = self._spent(limits, now)
+            windows = window_keys(now, self.tz)
+            for lim in limits:
+                wkey = windows[lim.window]
+                usd = spent.get(self._counter(wkey, lim.window, lim.scope), 0) / NANO
+                for alert in alerts:
+                    if lim.usd and usd >= alert.at * lim.usd:
+                        if not self.ledger.claim(f"{lim.window}:{wkey}|{lim.field}|{lim.scope}|{alert.at}"):
+                            continue
+                        event = BudgetAlert(lim.field, wkey, alert.at, lim.usd, usd, tuple(alert.notify), alert.action)
+                        logger.warning(event.message())
+                        for callback in self._callbacks:
+                            try:
+                                callback(event)
+                            except Exception:  # an alert hook must never break the call that paid
+                                logger.exception("budget alert callback %r failed", callback)
+        except LedgerError as e:
+            logger.error("budget: alerts not checked: %s", e)
+
+    # ------------------------------------------------------------------ reading
+
+    def spent_usd(self, window: str = "day", scope: str = "total", *, now: float | None = None) -> float:
+        """Spend in the current ``window`` (``day``/``week``/``month``) for ``scope``.
+
+        Scopes: ``total``, ``provider:<name>``, ``tier:<name>``, ``meta:<key>=<value>``.
+        """
+        now = time.time() if now is None else now
+        key = self._counter(window_keys(now, self.tz)[window], window, scope)
+        return self.ledger.totals([key]).get(key, 0) / NANO
