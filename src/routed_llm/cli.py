@@ -71,6 +71,61 @@ def _explain(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _add_bench_cascade_arguments(parser: argparse.ArgumentParser) -> None:
+    from routed_llm.bench.cascade import add_arguments
+
+    add_arguments(parser)
+
+
+def _bench_cascade(args: argparse.Namespace, console: Console) -> int:
+    # Imported lazily: the benchmark needs numpy, which the plain install does not.
+    from routed_llm.bench.cascade import main as bench_main
+
+    return bench_main(args)
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    import time
+    from zoneinfo import ZoneInfo
+
+    from routed_llm.budget import make_ledger, plot_spend, redact_url, spend_report, sqlite_path
+    from routed_llm.config import BudgetsConfig, load_config
+
+    budgets = BudgetsConfig()
+    if args.config:
+        budgets = load_config(args.config).budgets or budgets
+    store = args.store or budgets.store.get_secret_value()
+    if store.startswith("sqlite:") and not sqlite_path(store).exists():
+        raise RoutedLLMError(f"no spend ledger at {sqlite_path(store)}: nothing has been recorded there yet")
+    tz = ZoneInfo(budgets.timezone)
+    ledger = make_ledger(store)
+    try:
+        since = time.time() - args.days * 86400 if args.days else None
+        entries = ledger.entries(since)
+    finally:
+        ledger.close()
+    groupings = args.by or ["day", "tier", "model", "tag"]
+    reports = {by: spend_report(entries, by, tz=tz) for by in groupings}
+    total = sum(e.cost_usd for e in entries)
+    if args.json:
+        console.print_json(
+            json.dumps({"store": redact_url(store), "calls": len(entries), "total_usd": total, "by": reports})
+        )
+    else:
+        console.print(f"[bold]spend[/bold] ${total:.4f} over {len(entries)} call(s) in {redact_url(store)}")
+        for by, rows in reports.items():
+            table = Table(title=f"by {by}")
+            for col in (by, "calls", "cost_usd"):
+                table.add_column(col, justify="left" if col == by else "right")
+            for row in rows:
+                table.add_row(str(row[by]), str(row["calls"]), f"{row['cost_usd']:.6f}")
+            console.print(table)
+    if args.png:
+        plot_spend(entries, args.png, tz=tz)
+        console.print(f"wrote {args.png}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="routed-llm", description=__doc__)
@@ -88,6 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--max-tokens", type=int, default=None, help="output tokens the call would request")
     explain.add_argument("--json", action="store_true", help="print the decision as JSON")
     explain.set_defaults(func=_explain)
+    report = sub.add_parser("report", help="show recorded spend by day, tier, model and tag")
+    report.add_argument("--config", "-c", default=None, help="routing YAML whose budgets.store to read")
+    report.add_argument("--store", default=None, help="ledger URL (overrides the config), e.g. sqlite:///ledger.db")
+    report.add_argument("--days", type=int, default=None, help="only the last N days")
+    report.add_argument(
+        "--by",
+        action="append",
+        choices=["day", "tier", "model", "provider", "user", "tag"],
+        help="grouping (repeatable; default: day, tier, model, tag)",
+    )
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.add_argument("--png", default=None, metavar="FILE", help="also write a chart of spend per day (matplotlib)")
+    report.set_defaults(func=_report)
+    bench = sub.add_parser("bench", help="offline benchmarks on recorded model outcomes")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    bench_cascade = bench_sub.add_parser("cascade", help="replay recorded RouterBench answers through the cascade")
+    _add_bench_cascade_arguments(bench_cascade)
+    bench_cascade.set_defaults(func=_bench_cascade)
     return parser
 
 

@@ -1,0 +1,224 @@
+"""Budgets against real stores and real sockets: processes and threads on one SQLite file and
+one Redis, Redis going away mid-run, and the per-request estimate refusing before any traffic."""
+
+import multiprocessing
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routed_llm import BudgetExceeded, NoEligibleTier, Router
+from routed_llm.budget import BudgetManager, to_nano
+from routed_llm.config import BudgetsConfig, load_config
+from tests.servers.fixtures import FaultyServerFactory
+
+pytestmark = pytest.mark.servers
+
+H = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
+PROCS, THREADS, CALLS = 4, 3, 25
+
+
+def cost_of(proc: int, thread: int, i: int) -> float:
+    return (proc + 1) * 1e-3 + thread * 1e-5 + i * 1e-7
+
+
+def _spender(store: str, proc: int) -> None:
+    manager = BudgetManager(BudgetsConfig.model_validate({"store": store, "daily_usd": 1e6}), {})
+
+    def work(thread: int) -> None:
+        for i in range(CALLS):
+            manager.record(tier="cloud", model="anthropic/claude", cost_usd=cost_of(proc, thread, i),
+                           metadata={"user_id": f"u{proc}"})
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert manager.pending_usd == 0
+    manager.close()
+
+
+def spend_from_processes(store: str) -> None:
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_spender, args=(store, p)) for p in range(PROCS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+
+
+def expected_nano() -> int:
+    return sum(to_nano(cost_of(p, t, i)) for p in range(PROCS) for t in range(THREADS) for i in range(CALLS))
+
+
+def check_totals(store: str) -> None:
+    manager = BudgetManager(BudgetsConfig.model_validate({"store": store}), {})
+    for window in ("day", "week", "month"):
+        assert round(manager.spent_usd(window) * 1e9) == expected_nano()
+    assert round(manager.spent_usd("day", "provider:anthropic") * 1e9) == expected_nano()
+    entries = manager.ledger.entries()
+    assert len(entries) == PROCS * THREADS * CALLS
+    assert len({e.id for e in entries}) == len(entries)
+    assert {e.metadata["user_id"] for e in entries} == {f"u{p}" for p in range(PROCS)}
+    manager.close()
+
+
+def test_processes_and_threads_on_one_sqlite_ledger(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/ledger.db"
+    spend_from_processes(store)
+    check_totals(store)
+
+
+def test_processes_and_threads_on_one_redis_ledger(redis_url: str) -> None:
+    store = redis_url.rsplit("/", 1)[0] + "/3"
+    import redis
+
+    redis.Redis.from_url(store).flushdb()
+    spend_from_processes(store)
+    check_totals(store)
+
+
+# --------------------------------------------------------------------------- Redis going away
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OwnRedis:
+    """A redis-server this test may stop and restart (append-only file, so data survives)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = _free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def budget_router(store: str, **budgets: Any) -> Router:
+    return Router({
+        "tiers": {
+            "local": {"models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
+                      "private": True},
+            "cloud": {"models": [{"model": "anthropic/claude-x", "api_key": "k",
+                                  "input_cost_per_token": 1e-3, "output_cost_per_token": 2e-3}]},
+        },
+        "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
+        "budgets": {"store": store, "daily_usd": 10, **budgets},
+    })
+
+
+def test_redis_going_away_fails_closed_and_loses_no_spend(own_redis: OwnRedis) -> None:
+    r = budget_router(own_redis.url)
+    r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=1.5)
+    assert r.route("hi", H).tier == "cloud"
+    own_redis.stop()
+    d = r.route("hi", H)
+    assert d.tier == "local" and "spend ledger unavailable" in d.reason and "is Redis running" in d.reason
+    # a call that was already served while Redis is down: its spend is kept, not lost
+    r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=2.25)
+    assert r.budget.pending_usd == pytest.approx(2.25)
+    own_redis.start()
+    assert r.route("hi", H).tier == "cloud"  # the check flushes the pending spend first
+    assert r.budget.pending_usd == 0
+    assert r.budget.spent_usd() == pytest.approx(3.75)
+    assert len(r.budget.ledger.entries()) == 2
+
+
+def test_redis_going_away_fail_open_keeps_routing(own_redis: OwnRedis) -> None:
+    r = budget_router(own_redis.url, on_ledger_error="fail_open")
+    own_redis.stop()
+    assert r.route("hi", H).tier == "cloud"
+    r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.5)
+    own_redis.start()
+    r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.25)  # flushes the earlier one first
+    assert r.budget.spent_usd() == pytest.approx(0.75)
+
+
+# --------------------------------------------------------------------------- real HTTP
+
+
+def faulty_router(base_url: str, tmp_path: Path, **budgets: Any) -> Router:
+    return Router(load_config({
+        "tiers": {"cloud": {"models": [{"model": "openai/cloud-model", "api_base": base_url, "api_key": "sk-test",
+                                        "input_cost_per_token": 1e-5, "output_cost_per_token": 3e-5}]}},
+        "routing": {"default": "cloud"},
+        "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db", **budgets},
+    }))
+
+
+@pytest.mark.parametrize("on_exceeded", ["raise", "downgrade"])
+def test_per_request_estimate_refuses_before_any_network_traffic(
+    faulty_server: FaultyServerFactory, tmp_path: Path, on_exceeded: str
+) -> None:
+    srv = faulty_server("ok")
+    r = faulty_router(srv.base_url, tmp_path, per_request_usd=0.01, on_exceeded=on_exceeded)
+    # 1000 output tokens at $3e-5 = $0.03 > $0.01
+    expected = BudgetExceeded if on_exceeded == "raise" else NoEligibleTier
+    with pytest.raises(expected, match=r"estimated cost \$0\.03\d+ > per-request limit \$0\.01"):
+        r.complete("Say hello", H, max_tokens=1000)
+    assert srv.connections == 0
+    assert r.budget.spent_usd() == 0
+
+
+def test_served_call_records_the_real_usage_cost(faulty_server: FaultyServerFactory, tmp_path: Path) -> None:
+    srv = faulty_server("ok")
+    r = faulty_router(srv.base_url, tmp_path, per_request_usd=0.01)
+    result = r.complete("Say hello", H, max_tokens=100)  # estimate $0.003: allowed
+    assert srv.connections >= 1 and len(srv.chat_requests) == 1
+    info = result.routing
+    assert info.completion_tokens > 0
+    assert info.cost_usd == pytest.approx(info.prompt_tokens * 1e-5 + info.completion_tokens * 3e-5)
+    assert r.budget.spent_usd() == pytest.approx(info.cost_usd)
+    chunks = list(r.stream("Say hello", H, max_tokens=100))
+    assert r.budget.spent_usd() == pytest.approx(info.cost_usd + chunks[-1].routing.cost_usd)
+    # a second router (another process's view) reads the same ledger
+    other = faulty_router(srv.base_url, tmp_path)
+    assert other.budget.spent_usd() == pytest.approx(r.budget.spent_usd())
