@@ -15,6 +15,7 @@ import litellm
 from pydantic import ValidationError
 
 from routed_llm.budget import BudgetManager
+from routed_llm.cache import CachedAnswer, ResponseCache, StreamRecorder
 from routed_llm.catalog import TierProfile, build_profiles
 from routed_llm.config import RoutingConfig, load_config
 from routed_llm.engine import Engine, RoutedCompletion, RoutingInfo, StreamEnd
@@ -122,12 +123,18 @@ class Router:
             if self.config.budgets is not None
             else None
         )
+        #: Response cache (``cache:`` in the config), in front of every tier and every adapter.
+        self.cache: ResponseCache | None = (
+            ResponseCache(self.config.cache) if self.config.cache is not None and self.config.cache.enabled else None
+        )
 
     def close(self) -> None:
         """Release the LiteLLM router's global hooks (done automatically when collected) and the ledger."""
         self.engine.close()
         if self.budget is not None:
             self.budget.close()
+        if self.cache is not None:
+            self.cache.close()
 
     def __enter__(self) -> Router:
         return self
@@ -186,6 +193,14 @@ class Router:
                 )
         return decision, msgs
 
+    def _remember(self, key: str | None, result: RoutedCompletion) -> None:
+        if key is not None and self.cache is not None:
+            self.cache.put(key, CachedAnswer.from_response(result.response, result.routing))
+
+    def _remember_stream(self, key: str | None, recorder: StreamRecorder | None, end: StreamEnd) -> None:
+        if key is not None and recorder is not None and self.cache is not None:
+            self.cache.put(key, recorder.answer(end))
+
     def _record(self, info: RoutingInfo, hints: HintsLike) -> None:
         """Put a served call's cost in the ledger (cache hits cost nothing and are not recorded)."""
         if self.budget is None or info.cached:
@@ -200,8 +215,12 @@ class Router:
     ) -> RoutedCompletion:
         """Route and run a chat call. ``params`` are OpenAI chat params (tools, max_tokens, ...)."""
         decision, msgs = self._prepare(messages, hints, params)
+        key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return self.cache.completion(hit, decision)
         result = self.engine.complete(decision, msgs, params)
         self._record(result.routing, hints)
+        self._remember(key, result)
         return result
 
     async def acomplete(
@@ -209,8 +228,12 @@ class Router:
     ) -> RoutedCompletion:
         """Async `complete`."""
         decision, msgs = self._prepare(messages, hints, params)
+        key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return self.cache.completion(hit, decision)
         result = await self.engine.acomplete(decision, msgs, params)
         self._record(result.routing, hints)
+        self._remember(key, result)
         return result
 
     def stream(
@@ -218,9 +241,17 @@ class Router:
     ) -> Iterator[Any]:
         """Route and stream: LiteLLM chunks, then a final `routed_llm.engine.StreamEnd`."""
         decision, msgs = self._prepare(messages, hints, params)
+        key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+            yield from self.cache.replay(hit, decision)
+            return
+        recorder = StreamRecorder() if key is not None else None
         for item in self.engine.stream(decision, msgs, params):
             if isinstance(item, StreamEnd):
                 self._record(item.routing, hints)
+                self._remember_stream(key, recorder, item)
+            elif recorder is not None:
+                recorder.add(item)
             yield item
 
     async def astream(
@@ -228,7 +259,16 @@ class Router:
     ) -> AsyncIterator[Any]:
         """Async `stream`."""
         decision, msgs = self._prepare(messages, hints, params)
+        key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+            for cached in self.cache.replay(hit, decision):
+                yield cached
+            return
+        recorder = StreamRecorder() if key is not None else None
         async for item in self.engine.astream(decision, msgs, params):
             if isinstance(item, StreamEnd):
                 self._record(item.routing, hints)
+                self._remember_stream(key, recorder, item)
+            elif recorder is not None:
+                recorder.add(item)
             yield item
