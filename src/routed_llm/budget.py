@@ -483,8 +483,9 @@ class BudgetManager:
     """Reads spend before each call (which paid tiers are closed) and records it after.
 
     Shared by every adapter over one `Router`; thread-safe. Spend that cannot be
-    recorded is kept in memory, counted in every check, and retried before each
-    check and record until the ledger takes it (``pending_usd``).
+    recorded is kept in memory (``pending_usd``) and written first, before each check
+    and each record, until the ledger takes it; until then ``fail_closed`` keeps the
+    paid tiers closed, and `close` logs what is still unrecorded.
     """
 
     def __init__(

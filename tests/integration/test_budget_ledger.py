@@ -222,3 +222,27 @@ def test_served_call_records_the_real_usage_cost(faulty_server: FaultyServerFact
     # a second router (another process's view) reads the same ledger
     other = faulty_router(srv.base_url, tmp_path)
     assert other.budget.spent_usd() == pytest.approx(r.budget.spent_usd())
+
+
+def test_alerts_fire_once_across_routers_on_redis(redis_url: str) -> None:
+    import redis
+
+    store = redis_url.rsplit("/", 1)[0] + "/5"
+    redis.Redis.from_url(store).flushdb()
+    routers = [budget_router(store, alert_at=[0.5, 0.9]) for _ in range(3)]
+    fired: list[float] = []
+    for r in routers:
+        r.budget.on_alert(lambda a: fired.append(a.threshold))
+
+    def spend(r: Router) -> None:
+        for _ in range(20):
+            r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.25)
+
+    threads = [threading.Thread(target=spend, args=(r,)) for r in routers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(fired) == [0.5, 0.9]  # $15 of $10 spent by three routers: each threshold once
+    assert routers[0].budget.spent_usd() == pytest.approx(15.0)
+    assert routers[0].route("hi", H).tier == "local"
