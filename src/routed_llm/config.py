@@ -15,11 +15,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -464,16 +465,26 @@ def _store_scheme(url: str, field: str) -> str:
     return scheme
 
 
+def _reject_bool(v: Any) -> Any:
+    if isinstance(v, bool):  # YAML reads yes/no/true as booleans, which pydantic would take as $1/$0
+        raise ValueError("expected an amount in USD, not a boolean")
+    return v
+
+
+#: An amount in USD: a finite number; booleans are refused.
+Usd = Annotated[float, BeforeValidator(_reject_bool)]
+
+
 class BudgetLimits(_Strict):
     """Spend limits in USD for one scope (everything, a provider, a tier, or a metadata value)."""
 
-    daily_usd: float | None = Field(default=None, ge=0)
+    daily_usd: Usd | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Spend allowed per calendar day (in ``budgets.timezone``)."""
-    weekly_usd: float | None = Field(default=None, ge=0)
+    weekly_usd: Usd | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Spend allowed per ISO week (Monday to Sunday)."""
-    monthly_usd: float | None = Field(default=None, ge=0)
+    monthly_usd: Usd | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Spend allowed per calendar month."""
-    per_request_usd: float | None = Field(default=None, ge=0)
+    per_request_usd: Usd | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Largest estimated cost of one call, checked before the call (worst case: the tier's
     dearest deployment and the call's output cap, else the tier's, else 1024 tokens)."""
 
@@ -507,13 +518,13 @@ class BudgetsConfig(_Strict):
     store: SecretStr = SecretStr("sqlite:///~/.routed_llm/ledger.db")
     """Ledger URL: ``sqlite:///path`` (one host, many processes), ``redis://host:port/db`` (many hosts)
     or ``memory://`` (this process only). Secret because a Redis URL may carry a password."""
-    daily_usd: float | None = Field(default=None, ge=0)
+    daily_usd: Usd | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Total spend allowed per day."""
-    weekly_usd: float | None = Field(default=None, ge=0)
+    weekly_usd: Usd | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Total spend allowed per ISO week."""
-    monthly_usd: float | None = Field(default=None, ge=0)
+    monthly_usd: Usd | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Total spend allowed per calendar month."""
-    per_request_usd: float | None = Field(default=None, ge=0)
+    per_request_usd: Usd | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Largest estimated cost of any one call, checked before the call."""
     providers: dict[str, BudgetLimits] = Field(default_factory=dict)
     """LiteLLM provider (``anthropic``, ``openai``, ...) -> limits on spend with that provider."""

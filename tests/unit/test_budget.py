@@ -56,6 +56,9 @@ def call(r: Router, hints: dict[str, Any] | None = None, **params: Any) -> Any:
     [
         ({"daily_usd": -1}, "budgets.daily_usd: Input should be greater than or equal to 0"),
         ({"daily_usd": "ten"}, "budgets.daily_usd: Input should be a valid number"),
+        ({"weekly_usd": True}, "budgets.weekly_usd: expected an amount in USD, not a boolean"),
+        ({"monthly_usd": float("inf")}, "budgets.monthly_usd: Input should be a finite number"),
+        ({"per_metadata": {"user_id": {"daily_usd": "1$"}}}, "budgets.per_metadata.user_id.daily_usd"),
         ({"providers": {"anthropic": {"per_request_usd": -0.5}}}, "budgets.providers.anthropic.per_request_usd"),
         ({"tiers": {"nope": {"daily_usd": 1}}}, "budgets.tiers.nope: unknown tier 'nope'"),
         ({"store": "postgres://x"}, "budgets.store: expected sqlite:///path"),
