@@ -34,11 +34,13 @@ __all__ = [
     "AgreementVerifier",
     "Attempt",
     "CascadeResult",
+    "CascadeRun",
     "CascadeStep",
     "EscalationError",
     "JudgeVerifier",
     "LearnedVerifier",
     "LogprobVerifier",
+    "OnVerifierError",
     "SelfConfidenceVerifier",
     "Verdict",
     "Verifier",
@@ -433,17 +435,32 @@ class CascadeResult:
 OnVerifierError = Literal["accept", "escalate", "raise"]
 
 
-class _Loop:
-    """The cascade state machine shared by the sync and async drivers."""
+class CascadeRun:
+    """The cascade as a state machine: every driver (sync, async, streaming, replay) steps this one.
+
+    Usage::
+
+        run = CascadeRun(question, tiers, verifier, allowed=...)
+        while (tier := run.next_tier()) is not None:
+            run.record(answer(tier, run.attempts))   # run.is_final_tier tells a driver it may stream
+        result = run.result()
+
+    Raises `EscalationError` at construction when no tier is allowed at all.
+    """
 
     def __init__(
         self,
+        question: str,
         tiers: Sequence[str],
-        allowed: Callable[[str], str | None] | None,
-        on_verifier_error: OnVerifierError,
+        verifier: Verifier,
+        *,
+        allowed: Callable[[str], str | None] | None = None,
+        on_verifier_error: OnVerifierError = "accept",
     ) -> None:
         if not tiers:
             raise EscalationError("a cascade needs at least one tier")
+        self.question = question
+        self.verifier = verifier
         self.tiers = list(tiers)
         self.allowed = allowed or (lambda tier: None)
         self.on_verifier_error = on_verifier_error
@@ -451,6 +468,46 @@ class _Loop:
         self.attempts: list[Attempt] = []
         self.scores: list[float | None] = []
         self.blocked_reason: str | None = None
+        self._runnable = self.runnable()
+        self._next = 0
+        self._done = False
+        self._status = "ok"
+
+    def next_tier(self) -> str | None:
+        """Return the tier to call next, or None when the cascade has its answer."""
+        if self._done or self._next >= len(self._runnable):
+            return None
+        return self._runnable[self._next]
+
+    @property
+    def is_final_tier(self) -> bool:
+        """True when the next tier's answer will be returned whatever the verifier says (drivers may stream it)."""
+        return self._next == len(self._runnable) - 1
+
+    @property
+    def returns_next(self) -> bool:
+        """True when the next tier's answer is certainly the one returned (so a driver may stream it live).
+
+        That is the last tier of the cascade; not the last *allowed* tier when later
+        ones were skipped, since a blocked escalation returns the best allowed answer.
+        """
+        return self.is_final_tier and self._runnable[-1] == self.tiers[-1]
+
+    def record(self, attempt: Attempt) -> bool:
+        """Verify the next tier's answer; return True when the cascade is done."""
+        if self.next_tier() is None:
+            raise EscalationError("the cascade is already finished")
+        verdict = _call_verifier(self.verifier, self.question, attempt, list(self.attempts))
+        stop, self._status = self.judge(verdict, attempt, self.is_final_tier)
+        self._next += 1
+        self._done = stop
+        return stop
+
+    def result(self) -> CascadeResult:
+        """Return the answer the cascade ended with, and its trail."""
+        if not self.attempts:
+            raise EscalationError("no tier has answered yet")
+        return self.finish(self._done, self._status, last_allowed=self._runnable[-1] == self.tiers[-1])
 
     def runnable(self) -> list[str]:
         """Tiers that may be called, recording the skipped ones (the confidential rule)."""
@@ -560,16 +617,10 @@ def cascade(
         on_verifier_error: what a raising / garbage verifier means: keep the answer
             (default), escalate, or raise `VerifierError`.
     """
-    loop = _Loop(tiers, allowed, on_verifier_error)
-    runnable = loop.runnable()
-    stopped, status = False, "ok"
-    for i, tier in enumerate(runnable):
-        attempt = answer(tier, list(loop.attempts))
-        is_last = i == len(runnable) - 1
-        stopped, status = loop.judge(_call_verifier(verifier, question, attempt, loop.attempts), attempt, is_last)
-        if stopped:
-            break
-    return loop.finish(stopped, status, last_allowed=runnable[-1] == tiers[-1])
+    run = CascadeRun(question, tiers, verifier, allowed=allowed, on_verifier_error=on_verifier_error)
+    while (tier := run.next_tier()) is not None:
+        run.record(answer(tier, list(run.attempts)))
+    return run.result()
 
 
 async def acascade(
@@ -582,13 +633,7 @@ async def acascade(
     on_verifier_error: OnVerifierError = "accept",
 ) -> CascadeResult:
     """Async `cascade` (the answer callable is awaited; verifiers stay synchronous)."""
-    loop = _Loop(tiers, allowed, on_verifier_error)
-    runnable = loop.runnable()
-    stopped, status = False, "ok"
-    for i, tier in enumerate(runnable):
-        attempt = await answer(tier, list(loop.attempts))
-        is_last = i == len(runnable) - 1
-        stopped, status = loop.judge(_call_verifier(verifier, question, attempt, loop.attempts), attempt, is_last)
-        if stopped:
-            break
-    return loop.finish(stopped, status, last_allowed=runnable[-1] == tiers[-1])
+    run = CascadeRun(question, tiers, verifier, allowed=allowed, on_verifier_error=on_verifier_error)
+    while (tier := run.next_tier()) is not None:
+        run.record(await answer(tier, list(run.attempts)))
+    return run.result()
