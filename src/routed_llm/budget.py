@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -509,6 +510,59 @@ class BudgetManager:
         """Tiers spend can close: not private and not priced at zero in the config. A cloud tier with no
         known price counts as paid: closing it is the safe side."""
         self._tier_providers = {n: {provider_of(d.model) for d in p.deployments} for n, p in self.profiles.items()}
+        self.journal_dir = self._journal_dir(config)
+        self._journal = (
+            self.journal_dir / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl" if self.journal_dir is not None else None
+        )
+        self._adopt_journals()
+
+    @staticmethod
+    def _journal_dir(config: BudgetsConfig) -> Path | None:
+        if config.journal_dir is not None:
+            return Path(config.journal_dir).expanduser()
+        url = config.store.get_secret_value()
+        scheme = url.split("://", 1)[0].lower()
+        if scheme == "sqlite":
+            path = sqlite_path(url)
+            return path.with_name(path.name + ".unrecorded")
+        if scheme in ("redis", "rediss"):
+            return Path("~/.routed_llm/unrecorded").expanduser()
+        return None
+
+    def _journal_write(self, entry: SpendEntry, counters: Sequence[str]) -> None:
+        """Append an unrecorded entry to this process's journal, so it outlives the process."""
+        if self._journal is None:
+            return
+        try:
+            self._journal.parent.mkdir(parents=True, exist_ok=True)
+            with self._journal.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"entry": json.loads(entry.to_json()), "counters": list(counters)}) + "\n")
+        except OSError as e:
+            logger.error("budget: could not journal unrecorded spend to %s: %s", self._journal, e)
+
+    def _adopt_journals(self) -> None:
+        """Take over spend other (possibly dead) processes could not record; it is retried with ours."""
+        if self.journal_dir is None or not self.journal_dir.is_dir():
+            return
+        for path in sorted(self.journal_dir.glob("*.jsonl")):
+            claimed = path.with_suffix(f".adopting-{os.getpid()}")
+            try:
+                os.replace(path, claimed)  # only one process wins each file
+            except OSError:
+                continue
+            try:
+                for line in claimed.read_text(encoding="utf-8").splitlines():
+                    if not line.strip():
+                        continue
+                    item = json.loads(line)
+                    entry = SpendEntry(**item["entry"])
+                    self._pending.append((entry, tuple(item["counters"])))
+                    self._journal_write(entry, item["counters"])
+                claimed.unlink()
+            except (OSError, ValueError, TypeError, KeyError) as e:
+                logger.error("budget: unrecorded-spend journal %s is unreadable, left in place: %s", claimed, e)
+        if self._pending:
+            logger.warning("budget: replaying $%.6f of spend recorded in a journal", self.pending_usd)
 
     @staticmethod
     def _is_paid(profile: TierProfile, tier: Tier | None) -> bool:
@@ -548,6 +602,9 @@ class BudgetManager:
             if pending:
                 with self._lock:
                     self._pending[:0] = pending
+        with self._lock:
+            if not self._pending and self._journal is not None:
+                self._journal.unlink(missing_ok=True)
         return len(pending)
 
     def close(self) -> None:
@@ -555,7 +612,12 @@ class BudgetManager:
         try:
             self.flush()
         except LedgerError as e:
-            logger.error("budget: $%.6f of spend could not be recorded: %s", self.pending_usd, e)
+            logger.error(
+                "budget: $%.6f of spend could not be recorded (kept in %s for the next router): %s",
+                self.pending_usd,
+                self._journal,
+                e,
+            )
         self.ledger.close()
 
     def _scopes(self, tier: str, provider: str, metadata: Mapping[str, Any]) -> list[str]:
@@ -701,6 +763,7 @@ class BudgetManager:
         except LedgerError as e:
             with self._lock:
                 self._pending.append((entry, counters))
+                self._journal_write(entry, counters)
             logger.error("budget: spend of $%.6f on tier %s is kept in memory and retried: %s", cost_usd, tier, e)
             return entry
         if cost_usd > 0 and self.config.alerts:

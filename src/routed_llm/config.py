@@ -547,6 +547,10 @@ class BudgetsConfig(_Strict):
     """Seconds to wait for another process's SQLite write lock before reporting a ledger error."""
     record_metadata: list[str] = Field(default_factory=lambda: ["user_id", "tags"])
     """Call-metadata keys stored with each ledger entry, for ``routed-llm report --by tag``."""
+    journal_dir: str | None = None
+    """Where spend the ledger could not take is written at once, so a crash or exit loses none; the
+    next router on the host replays it (entries carry ids, so nothing is counted twice). Default:
+    ``<ledger file>.unrecorded/`` for SQLite, ``~/.routed_llm/unrecorded/`` for Redis, none for memory."""
 
     @field_validator("alert_at", mode="after")
     @classmethod

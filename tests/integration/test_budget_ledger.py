@@ -5,6 +5,7 @@ import multiprocessing
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,8 +29,9 @@ def cost_of(proc: int, thread: int, i: int) -> float:
     return (proc + 1) * 1e-3 + thread * 1e-5 + i * 1e-7
 
 
-def _spender(store: str, proc: int) -> None:
-    manager = BudgetManager(BudgetsConfig.model_validate({"store": store, "daily_usd": 1e6}), {})
+def _spender(store: str, proc: int, journal: str) -> None:
+    config = BudgetsConfig.model_validate({"store": store, "daily_usd": 1e6, "journal_dir": journal})
+    manager = BudgetManager(config, {})
 
     def work(thread: int) -> None:
         for i in range(CALLS):
@@ -45,9 +47,9 @@ def _spender(store: str, proc: int) -> None:
     manager.close()
 
 
-def spend_from_processes(store: str) -> None:
+def spend_from_processes(store: str, journal: Path) -> None:
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_spender, args=(store, p)) for p in range(PROCS)]
+    procs = [ctx.Process(target=_spender, args=(store, p, str(journal))) for p in range(PROCS)]
     for p in procs:
         p.start()
     for p in procs:
@@ -59,8 +61,9 @@ def expected_nano() -> int:
     return sum(to_nano(cost_of(p, t, i)) for p in range(PROCS) for t in range(THREADS) for i in range(CALLS))
 
 
-def check_totals(store: str) -> None:
-    manager = BudgetManager(BudgetsConfig.model_validate({"store": store}), {})
+def check_totals(store: str, journal: Path) -> None:
+    assert not journal.exists()  # nothing ever failed to record
+    manager = BudgetManager(BudgetsConfig.model_validate({"store": store, "journal_dir": str(journal)}), {})
     for window in ("day", "week", "month"):
         assert round(manager.spent_usd(window) * 1e9) == expected_nano()
     assert round(manager.spent_usd("day", "provider:anthropic") * 1e9) == expected_nano()
@@ -73,17 +76,17 @@ def check_totals(store: str) -> None:
 
 def test_processes_and_threads_on_one_sqlite_ledger(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path}/ledger.db"
-    spend_from_processes(store)
-    check_totals(store)
+    spend_from_processes(store, tmp_path / "journal")
+    check_totals(store, tmp_path / "journal")
 
 
-def test_processes_and_threads_on_one_redis_ledger(redis_url: str) -> None:
+def test_processes_and_threads_on_one_redis_ledger(redis_url: str, tmp_path: Path) -> None:
     store = redis_url.rsplit("/", 1)[0] + "/3"
     import redis
 
     redis.Redis.from_url(store).flushdb()
-    spend_from_processes(store)
-    check_totals(store)
+    spend_from_processes(store, tmp_path / "journal")
+    check_totals(store, tmp_path / "journal")
 
 
 # --------------------------------------------------------------------------- Redis going away
@@ -143,6 +146,7 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 
 def budget_router(store: str, **budgets: Any) -> Router:
+    budgets.setdefault("journal_dir", tempfile.mkdtemp(prefix="routed-llm-journal-"))  # never the home directory
     return Router({
         "tiers": {
             "local": {"models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
@@ -165,6 +169,7 @@ def test_redis_going_away_fails_closed_and_loses_no_spend(own_redis: OwnRedis) -
     # a call that was already served while Redis is down: its spend is kept, not lost
     r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=2.25)
     assert r.budget.pending_usd == pytest.approx(2.25)
+    assert len(list(Path(r.config.budgets.journal_dir).glob("*.jsonl"))) == 1  # on disk too
     own_redis.start()
     assert r.route("hi", H).tier == "cloud"  # the check flushes the pending spend first
     assert r.budget.pending_usd == 0

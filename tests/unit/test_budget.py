@@ -460,3 +460,61 @@ def test_window_keys_use_the_configured_timezone() -> None:
     assert window_keys(late, ZoneInfo("UTC"))["month"] == "2026-11"
     assert window_keys(late, ZoneInfo("Europe/Berlin"))["month"] == "2026-12"
     assert window_keys(late + timedelta(hours=1).total_seconds(), ZoneInfo("UTC"))["day"] == "2026-12-01"
+
+
+# --------------------------------------------------------------------------- the journal: no spend lost at exit
+
+
+class FlakyLedger(MemoryLedger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def record(self, entry: SpendEntry, counters: Any) -> bool:
+        if self.down:
+            raise LedgerError("ledger down (test)")
+        return super().record(entry, counters)
+
+
+def test_unrecorded_spend_survives_the_process_and_is_replayed_once(tmp_path: Path) -> None:
+    import shutil
+
+    from routed_llm.budget import BudgetManager
+    from routed_llm.config import BudgetsConfig
+
+    journal = tmp_path / "journal"
+    config = BudgetsConfig.model_validate({"store": "memory://", "journal_dir": str(journal)})
+    ledger = FlakyLedger()
+    ledger.down = True
+    crashed = BudgetManager(config, {}, ledger=ledger)
+    crashed.record(tier="cloud", model="anthropic/x", cost_usd=0.75, now=DAY)
+    crashed.record(tier="cloud", model="anthropic/x", cost_usd=0.5, now=DAY)
+    files = list(journal.glob("*.jsonl"))
+    assert len(files) == 1 and len(files[0].read_text().splitlines()) == 2
+    backup = tmp_path / "copy.jsonl"
+    shutil.copy(files[0], backup)
+    del crashed  # the process dies without close()
+
+    ledger.down = False
+    heir = BudgetManager(config, {}, ledger=ledger)
+    assert heir.pending_usd == pytest.approx(1.25)
+    assert heir.flush() == 0
+    assert ledger.totals(["day:2026-11-18|total"]) == {"day:2026-11-18|total": 1_250_000_000}
+    assert list(journal.glob("*")) == []  # replayed and removed
+    shutil.copy(backup, journal / "stale.jsonl")  # the same journal found again: counted once only
+    BudgetManager(config, {}, ledger=ledger).flush()
+    assert ledger.totals(["day:2026-11-18|total"]) == {"day:2026-11-18|total": 1_250_000_000}
+
+
+def test_sqlite_journal_lives_next_to_the_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    path.write_bytes(b"garbage" * 200)
+    r = Router(cfg({"store": f"sqlite:///{path}", "daily_usd": 10}))
+    call(r, {"tier": "local"})
+    r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.3)
+    assert len(list((tmp_path / "ledger.db.unrecorded").glob("*.jsonl"))) == 1
+    path.unlink()
+    r.budget.ledger.close()
+    assert r.budget.flush() == 0
+    assert list((tmp_path / "ledger.db.unrecorded").glob("*.jsonl")) == []
+    assert r.budget.spent_usd() == pytest.approx(0.3)
