@@ -331,10 +331,17 @@ class SQLiteLedger:
         except sqlite3.Error as e:
             raise self._fail(e, "record spend") from e
 
+    def _absent(self) -> bool:
+        """Tell whether no ledger file exists yet.
+
+        Reads then see zero spend and create nothing: ``routed-llm explain`` must not leave a ledger behind.
+        """
+        return not self._ready and getattr(self._local, "conn", None) is None and not self.path.exists()
+
     def totals(self, counters: Sequence[str]) -> dict[str, int]:
         """Counter values."""
         out = dict.fromkeys(counters, 0)
-        if not counters:
+        if not counters or self._absent():
             return out
         conn = self._connect()
         marks = ",".join("?" * len(counters))
@@ -356,6 +363,8 @@ class SQLiteLedger:
 
     def entries(self, since: float | None = None) -> list[SpendEntry]:
         """Entries, oldest first."""
+        if self._absent():
+            return []
         conn = self._connect()
         try:
             rows = conn.execute(

@@ -518,3 +518,13 @@ def test_sqlite_journal_lives_next_to_the_ledger(tmp_path: Path) -> None:
     assert r.budget.flush() == 0
     assert list((tmp_path / "ledger.db.unrecorded").glob("*.jsonl")) == []
     assert r.budget.spent_usd() == pytest.approx(0.3)
+
+
+def test_reading_creates_no_ledger_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "ledger.db"
+    r = Router(cfg({"store": f"sqlite:///{path}", "daily_usd": 10}))
+    assert r.route("hello", H).tier == "cloud"
+    assert r.budget.ledger.entries() == [] and r.budget.spent_usd() == 0
+    assert not path.exists()
+    r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.1)
+    assert path.exists() and r.budget.spent_usd() == pytest.approx(0.1)
