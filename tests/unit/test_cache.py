@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from routed_llm import ConfigError, Router, StreamEnd, load_config
-from routed_llm.cache import CachedAnswer, ResponseCache, StreamRecorder
+from routed_llm import ConfigError, Router, StreamEnd, TierNotAllowed, load_config
+from routed_llm.cache import CachedAnswer, MemoryCacheStore, ResponseCache, StreamRecorder
 from routed_llm.config import CacheConfig
 
 H = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
@@ -214,3 +216,37 @@ def test_langchain_and_llamaindex_share_hits() -> None:
     li = RoutedLLM(router=r, additional_kwargs={"mock_response": ANSWER}, **H)
     resp = li.chat([ChatMessage(role="user", content="hello there")])
     assert resp.message.content == ANSWER and resp.additional_kwargs["routing"]["cached"] is True
+
+
+
+_ROUTERS = {private: Router(cfg({"private": private}, budgets=False)) for private in (False, True)}
+CALL = st.fixed_dictionaries({
+    "sensitivity": st.sampled_from(["public", "internal", "confidential"]),
+    "tier": st.sampled_from([None, "local", "cloud"]),
+    "prompt": st.sampled_from(["hello there", "my IBAN please"]),
+})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(private_store=st.booleans(), calls=st.lists(CALL, min_size=1, max_size=6))
+def test_confidential_answers_stay_private_through_the_cache(private_store: bool, calls: list[dict[str, Any]]) -> None:
+    r = _ROUTERS[private_store]
+    r.cache.store = MemoryCacheStore()
+    allowed_keys: set[str] = set()  # keys that non-confidential calls may write
+    for c in calls:
+        hints = {**H, "sensitivity": c["sensitivity"], **({"tier": c["tier"]} if c["tier"] else {})}
+        if c["sensitivity"] == "confidential" and c["tier"] == "cloud":
+            with pytest.raises(TierNotAllowed):
+                r.complete(c["prompt"], hints, mock_response=ANSWER)
+            continue
+        result = r.complete(c["prompt"], hints, mock_response=ANSWER)
+        info = result.routing
+        if c["sensitivity"] == "confidential":
+            assert r.profiles[info.tier].private  # hit or miss, the answer came from a private tier
+            assert private_store or not info.cached
+        else:
+            key = r.cache.key(info.decision, [{"role": "user", "content": c["prompt"]}], {"mock_response": ANSWER})
+            assert key is not None
+            allowed_keys.add(key)
+    if not private_store:
+        assert set(r.cache.store._data) <= allowed_keys  # nothing confidential was ever written
