@@ -514,6 +514,7 @@ class BudgetManager:
         self.tz = ZoneInfo(config.timezone)
         self._callbacks: list[Callable[[BudgetAlert], None]] = []
         self._pending: list[tuple[SpendEntry, tuple[str, ...]]] = []
+        self._claimed: set[str] = set()
         self._lock = threading.Lock()
         self.paid_tiers = frozenset(n for n, p in self.profiles.items() if self._is_paid(p, (tiers or {}).get(n)))
         """Tiers spend can close: not private and not priced at zero in the config. A cloud tier with no
@@ -790,7 +791,11 @@ class BudgetManager:
                 usd = spent.get(self._counter(wkey, lim.window, lim.scope), 0) / NANO
                 for alert in alerts:
                     if lim.usd and usd >= alert.at * lim.usd:
-                        if not self.ledger.claim(f"{lim.window}:{wkey}|{lim.field}|{lim.scope}|{alert.at}"):
+                        claim = f"{lim.window}:{wkey}|{lim.field}|{lim.scope}|{alert.at}"
+                        if claim in self._claimed:  # settled: no write per call once past a threshold
+                            continue
+                        self._claimed.add(claim)
+                        if not self.ledger.claim(claim):
                             continue
                         event = BudgetAlert(lim.field, wkey, alert.at, lim.usd, usd, tuple(alert.notify), alert.action)
                         logger.warning(event.message())

@@ -251,3 +251,22 @@ def test_alerts_fire_once_across_routers_on_redis(redis_url: str) -> None:
     assert sorted(fired) == [0.5, 0.9]  # $15 of $10 spent by three routers: each threshold once
     assert routers[0].budget.spent_usd() == pytest.approx(15.0)
     assert routers[0].route("hi", H).tier == "local"
+
+
+def test_report_reads_a_redis_ledger(redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import redis
+
+    from routed_llm.cli import main
+
+    store = redis_url.rsplit("/", 1)[0] + "/6"
+    redis.Redis.from_url(store).flushdb()
+    r = budget_router(store)
+    r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.4, metadata={"tags": ["rag"]})
+    r.budget.record(tier="local", model="ollama_chat/llama3.2:3b", cost_usd=0.0)
+    assert main(["report", "--store", store, "--json", "--by", "tier", "--by", "tag"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["calls"] == 2 and out["total_usd"] == pytest.approx(0.4)
+    assert out["by"]["tier"][0] == {"tier": "cloud", "calls": 1, "cost_usd": 0.4}
+    assert out["by"]["tag"][0] == {"tag": "rag", "calls": 1, "cost_usd": 0.4}
