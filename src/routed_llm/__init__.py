@@ -36,6 +36,17 @@ from routed_llm.errors import (  # noqa: E402
     TierNotAllowed,
     UnknownTier,
 )
+from routed_llm.escalation import (  # noqa: E402
+    AgreementVerifier,
+    Attempt,
+    CascadeResult,
+    JudgeVerifier,
+    LearnedVerifier,
+    LogprobVerifier,
+    SelfConfidenceVerifier,
+    Verdict,
+    Verifier,
+)
 from routed_llm.policy import RouterState  # noqa: E402
 from routed_llm.router import Router  # noqa: E402
 from routed_llm.types import (  # noqa: E402
@@ -48,10 +59,13 @@ from routed_llm.types import (  # noqa: E402
 )
 
 __all__ = [
+    "AgreementVerifier",
     "AllTiersFailed",
+    "Attempt",
     "BudgetAlert",
     "BudgetExceeded",
     "BudgetManager",
+    "CascadeResult",
     "Complexity",
     "ConfigError",
     "Embedder",
@@ -65,7 +79,10 @@ __all__ = [
     "EmbeddingSpaceMismatch",
     "EmbeddingSpaceMissing",
     "InvalidRequest",
+    "JudgeVerifier",
+    "LearnedVerifier",
     "LedgerError",
+    "LogprobVerifier",
     "NoEligibleTier",
     "RequestNeeds",
     "RouteDecision",
@@ -76,12 +93,15 @@ __all__ = [
     "RouterState",
     "RoutingConfig",
     "RoutingInfo",
+    "SelfConfidenceVerifier",
     "Sensitivity",
     "StreamEnd",
     "StreamInterrupted",
     "Task",
     "TierNotAllowed",
     "UnknownTier",
+    "Verdict",
+    "Verifier",
     "load_config",
 ]
 __version__ = "0.1.0"

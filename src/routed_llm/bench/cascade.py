@@ -350,6 +350,14 @@ def train_learned_verifier(
         prefer=prefer,
     )
     w = fit_logistic(x, y)
+    # The final model is fitted on all of train, so its probabilities are sharper than the
+    # out-of-fold ones: carry over the chosen *acceptance rate*, not the raw probability.
+    accept_rate = float((oof >= threshold).mean())
+    full = np.sort(1.0 / (1.0 + np.exp(-np.clip(x @ w, -50, 50))))
+    if accept_rate <= 0.0:
+        threshold = float("inf")
+    else:
+        threshold = float(full[int(round((1.0 - accept_rate) * len(full)))] if accept_rate < 1.0 else full[0])
     names = list(vocab)
     weights = {names[j]: float(w[j]) for j in range(len(names)) if w[j] != 0.0}
     return LearnedVerifier({1: weights}, {1: threshold}, words=words)
