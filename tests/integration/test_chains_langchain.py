@@ -268,3 +268,27 @@ def test_bad_input_is_a_clear_error(servers: dict[str, FaultyServer]) -> None:
     assert sum(calls(servers).values()) == 0
 
 
+
+
+def test_judge_on_a_cheaper_tier_is_charged_in_the_trail(servers: dict[str, FaultyServer]) -> None:
+    from routed_llm.chains import judge_on_tier
+    from routed_llm.escalation import JudgeVerifier
+
+    servers["mid"].set_mode("ok", content='{"confidence": 0.2}')
+    llm = make_llm(servers)
+    verifier = JudgeVerifier(judge_on_tier(llm.routed, "mid", max_tokens=8), threshold=0.5)
+    out = create_cascade_chain(llm, ["local", "premium"], verifier, max_tokens=16).invoke("Capital of Australia?")
+    assert out["tier"] == "premium" and calls(servers) == {"local": 1, "mid": 2, "premium": 1}
+    assert "judge confidence 0.20 < 0.5" in out["trail"][0]["reason"]
+    judged = servers["mid"].chat_requests[0].body["messages"][-1]["content"]
+    assert "Capital of Australia?" in judged and "Canberra." in judged
+    assert out["trail"][0]["cost_usd"] > 0  # the local answer is free: this is the judge's call
+    assert_costs_add_up(out)
+
+
+def test_logprob_verifier_asks_for_logprobs_and_escalates_without_them(servers: dict[str, FaultyServer]) -> None:
+    from routed_llm.escalation import LogprobVerifier
+
+    out = create_cascade_chain(make_llm(servers), ["local", "mid"], LogprobVerifier(), max_tokens=16).invoke("Q?")
+    assert servers["local"].chat_requests[0].body.get("logprobs") is True
+    assert "no log-probabilities" in out["trail"][0]["reason"] and out["tier"] == "mid"
