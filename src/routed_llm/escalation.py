@@ -562,7 +562,8 @@ class CascadeRun:
             self.trail.append(step("accepted", verdict.reason))
             return True, "ok"
         if is_last:
-            self.trail.append(step("final", f"{verdict.reason}; no tier left to escalate to"))
+            left = "no tier left to escalate to" if self.tiers[-1] == attempt.tier else "no allowed tier left"
+            self.trail.append(step("final", f"{verdict.reason}; {left}"))
             return True, "ok"
         self.trail.append(step("escalated", verdict.reason))
         return False, "ok"
