@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from langchain_routed_llm import ChatRoutedLLM
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
 from llama_index.core.callbacks import CallbackManager, LlamaDebugHandler
@@ -27,6 +26,7 @@ from llama_index.core.tools import FunctionTool
 from llama_index.llms.routed_llm import RoutedLLM
 from pydantic import BaseModel
 
+from langchain_routed_llm import ChatRoutedLLM
 from routed_llm import Router
 from tests.servers.fixtures import FaultyServerFactory, llama_port
 
