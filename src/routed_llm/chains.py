@@ -15,8 +15,11 @@ What both engines guarantee:
 * Every model call is in the trail with its tier, reason, tokens and cost;
   ``cost_usd`` is their sum.
 * Streaming streams the answer finally accepted: answers that still have to be
-  verified are generated whole; the last allowed tier (whose answer is returned
-  whatever the verifier says) is streamed live.
+  verified are generated whole; the last tier (whose answer is returned whatever
+  the verifier says) is streamed live. Exceptions, so that nothing unaccepted is
+  ever shown: when later tiers were skipped (a blocked escalation may return an
+  earlier answer) and with the self-confidence verifier (the confidence line is
+  stripped first), the answer is emitted whole once decided.
 """
 
 from __future__ import annotations

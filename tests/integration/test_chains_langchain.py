@@ -292,3 +292,20 @@ def test_logprob_verifier_asks_for_logprobs_and_escalates_without_them(servers: 
     out = create_cascade_chain(make_llm(servers), ["local", "mid"], LogprobVerifier(), max_tokens=16).invoke("Q?")
     assert servers["local"].chat_requests[0].body.get("logprobs") is True
     assert "no log-probabilities" in out["trail"][0]["reason"] and out["tier"] == "mid"
+
+
+def test_streams_are_traced_with_the_whole_output(servers: dict[str, FaultyServer]) -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Ends(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.outputs: list[Any] = []
+
+        def on_chain_end(self, outputs: Any, **kwargs: Any) -> None:
+            self.outputs.append(outputs)
+
+    ends = Ends()
+    chain = create_cascade_chain(make_llm(servers), TIERS, AcceptAt("premium"), max_tokens=16)
+    list(chain.stream("Q?", {"callbacks": [ends]}))
+    assert ends.outputs[-1]["answer"] == "Canberra, since 1913." and ends.outputs[-1]["tier"] == "premium"
+    assert len(ends.outputs[-1]["trail"]) == 3

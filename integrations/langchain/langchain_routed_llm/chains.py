@@ -65,6 +65,10 @@ def _chunks(items: Iterator[str | ChainOutput]) -> Iterator[AddableDict]:
             yield AddableDict(answer=item)
 
 
+async def _aiter(value: Any) -> AsyncIterator[Any]:
+    yield value
+
+
 def _passage(doc: Document) -> Passage:
     meta = dict(doc.metadata or {})
     score = meta.get("score", meta.get("relevance_score"))
@@ -100,15 +104,26 @@ class CascadeChain(Runnable[Any, dict[str, Any]]):
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Stream the accepted answer (`AddableDict` chunks), then the trail."""
-        yield from _chunks(self.engine.stream(*_parse_input(input, config)))
+
+        def transform(inputs: Iterator[Any]) -> Iterator[AddableDict]:
+            for value in inputs:
+                yield from _chunks(self.engine.stream(*_parse_input(value, config)))
+
+        yield from self._transform_stream_with_config(iter([input]), transform, config, run_type="chain")
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
         """Async `stream`."""
-        async for item in self.engine.astream(*_parse_input(input, config)):
-            for chunk in _chunks(iter([item])):
-                yield chunk
+
+        async def transform(inputs: AsyncIterator[Any]) -> AsyncIterator[AddableDict]:
+            async for value in inputs:
+                async for item in self.engine.astream(*_parse_input(value, config)):
+                    for chunk in _chunks(iter([item])):
+                        yield chunk
+
+        async for chunk in self._atransform_stream_with_config(_aiter(input), transform, config, run_type="chain"):
+            yield chunk
 
 
 class RetrievalFirstChain(Runnable[Any, dict[str, Any]]):
@@ -151,18 +166,29 @@ class RetrievalFirstChain(Runnable[Any, dict[str, Any]]):
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Stream the accepted answer (`AddableDict` chunks), then sources and trail."""
-        question, sensitivity = _parse_input(input, config)
-        yield from _chunks(self.engine.stream(question, self._retrieve(question, config), sensitivity))
+
+        def transform(inputs: Iterator[Any]) -> Iterator[AddableDict]:
+            for value in inputs:
+                question, sensitivity = _parse_input(value, config)
+                yield from _chunks(self.engine.stream(question, self._retrieve(question, config), sensitivity))
+
+        yield from self._transform_stream_with_config(iter([input]), transform, config, run_type="chain")
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
         """Async `stream`."""
-        question, sensitivity = _parse_input(input, config)
-        passages = await self._aretrieve(question, config)
-        async for item in self.engine.astream(question, passages, sensitivity):
-            for chunk in _chunks(iter([item])):
-                yield chunk
+
+        async def transform(inputs: AsyncIterator[Any]) -> AsyncIterator[AddableDict]:
+            async for value in inputs:
+                question, sensitivity = _parse_input(value, config)
+                passages = await self._aretrieve(question, config)
+                async for item in self.engine.astream(question, passages, sensitivity):
+                    for chunk in _chunks(iter([item])):
+                        yield chunk
+
+        async for chunk in self._atransform_stream_with_config(_aiter(input), transform, config, run_type="chain"):
+            yield chunk
 
 
 def create_cascade_chain(
