@@ -229,9 +229,17 @@ class Engine:
     # ------------------------------------------------------------------ helpers
 
     def _kwargs(
-        self, decision: RouteDecision, tier: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+        self,
+        decision: RouteDecision,
+        tier: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        *,
+        stream: bool = False,
     ) -> dict[str, Any]:
         kwargs = {k: v for k, v in params.items() if v is not None}
+        if stream:
+            kwargs.update(stream=True, stream_options={"include_usage": True})
         if "max_tokens" not in kwargs and "max_completion_tokens" not in kwargs:
             cap = self._profiles[tier].max_output_tokens
             if cap is not None:
@@ -273,11 +281,6 @@ class Engine:
         info.completion_tokens = completion_tokens
         info.cost_usd = dep.cost(prompt_tokens, completion_tokens)
 
-    def _record_failure(self, tier: str, exc: BaseException, attempts: list[dict[str, str]]) -> None:
-        self.health.failed(tier, _retry_after_s(exc))
-        attempts.append({"tier": tier, "error": _describe(exc)})
-        logger.warning("tier %s failed (%s); trying the next tier", tier, _describe(exc))
-
     def _finish(self, info: RoutingInfo, response: Any) -> RoutedCompletion:
         usage = getattr(response, "usage", None)
         self._account(
@@ -291,42 +294,38 @@ class Engine:
         return RoutedCompletion(response=response, routing=info)
 
     # ------------------------------------------------------------------ calls
+    #
+    # The four call paths differ only in how they call LiteLLM (sync/async, whole/stream);
+    # the tier walk, failure bookkeeping and accounting are shared through `_Walk`,
+    # `_StreamAccumulator` and the helpers above.
 
     def complete(
         self, decision: RouteDecision, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
     ) -> RoutedCompletion:
         """Run the call, tier by tier, until one answers."""
-        attempts: list[dict[str, str]] = []
-        errors: dict[str, BaseException] = {}
+        walk = _Walk(self, decision)
         for tier in decision.tiers:
             try:
                 response = self.router.completion(**self._kwargs(decision, tier, messages, params))
             except Exception as e:
-                if not _should_fall_back(e):
-                    raise
-                self._record_failure(tier, e, attempts)
-                errors[tier] = e
+                walk.failed(tier, e)
                 continue
-            return self._finish(self._info(decision, tier, attempts), response)
-        raise AllTiersFailed(errors) from next(reversed(errors.values()))
+            return self._finish(walk.info(tier), response)
+        raise walk.exhausted()
 
     async def acomplete(
         self, decision: RouteDecision, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
     ) -> RoutedCompletion:
         """Async `complete`."""
-        attempts: list[dict[str, str]] = []
-        errors: dict[str, BaseException] = {}
+        walk = _Walk(self, decision)
         for tier in decision.tiers:
             try:
                 response = await self.router.acompletion(**self._kwargs(decision, tier, messages, params))
             except Exception as e:
-                if not _should_fall_back(e):
-                    raise
-                self._record_failure(tier, e, attempts)
-                errors[tier] = e
+                walk.failed(tier, e)
                 continue
-            return self._finish(self._info(decision, tier, attempts), response)
-        raise AllTiersFailed(errors) from next(reversed(errors.values()))
+            return self._finish(walk.info(tier), response)
+        raise walk.exhausted()
 
     def stream(
         self, decision: RouteDecision, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
@@ -335,74 +334,55 @@ class Engine:
 
         Falls back to the next tier only if a tier fails before its first chunk.
         """
-        attempts: list[dict[str, str]] = []
-        errors: dict[str, BaseException] = {}
+        walk = _Walk(self, decision)
         for tier in decision.tiers:
-            kwargs = self._kwargs(decision, tier, messages, params)
-            kwargs.update(stream=True, stream_options={"include_usage": True})
             try:
-                iterator = iter(self.router.completion(**kwargs))
-                first = next(iterator, None)
+                iterator = iter(self.router.completion(**self._kwargs(decision, tier, messages, params, stream=True)))
+                chunk = next(iterator, None)
             except Exception as e:
-                if not _should_fall_back(e):
-                    raise
-                self._record_failure(tier, e, attempts)
-                errors[tier] = e
+                walk.failed(tier, e)
                 continue
-            info = self._info(decision, tier, attempts)
-            acc = _StreamAccumulator()
-            emitted = 0
-            chunk = first
+            info, acc = walk.info(tier), _StreamAccumulator()
             try:
                 while chunk is not None:
-                    acc.add(chunk)
-                    if acc.has_payload(chunk):
-                        emitted += 1
+                    if acc.take(chunk):
                         yield chunk
                     chunk = next(iterator, None)
             except Exception as e:
-                self.health.failed(tier, _retry_after_s(e))
-                raise StreamInterrupted(tier, info.model, emitted, e) from e
+                raise self._interrupted(info, acc, e) from e
             yield self._stream_end(info, acc, messages)
             return
-        raise AllTiersFailed(errors) from next(reversed(errors.values()))
+        raise walk.exhausted()
 
     async def astream(
         self, decision: RouteDecision, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
     ) -> AsyncIterator[Any]:
         """Async `stream`."""
-        attempts: list[dict[str, str]] = []
-        errors: dict[str, BaseException] = {}
+        walk = _Walk(self, decision)
         for tier in decision.tiers:
-            kwargs = self._kwargs(decision, tier, messages, params)
-            kwargs.update(stream=True, stream_options={"include_usage": True})
             try:
-                response = await self.router.acompletion(**kwargs)
+                response = await self.router.acompletion(**self._kwargs(decision, tier, messages, params, stream=True))
                 iterator = response.__aiter__()
-                first = await anext(iterator, None)
+                chunk = await anext(iterator, None)
             except Exception as e:
-                if not _should_fall_back(e):
-                    raise
-                self._record_failure(tier, e, attempts)
-                errors[tier] = e
+                walk.failed(tier, e)
                 continue
-            info = self._info(decision, tier, attempts)
-            acc = _StreamAccumulator()
-            emitted = 0
-            chunk = first
+            info, acc = walk.info(tier), _StreamAccumulator()
             try:
                 while chunk is not None:
-                    acc.add(chunk)
-                    if acc.has_payload(chunk):
-                        emitted += 1
+                    if acc.take(chunk):
                         yield chunk
                     chunk = await anext(iterator, None)
             except Exception as e:
-                self.health.failed(tier, _retry_after_s(e))
-                raise StreamInterrupted(tier, info.model, emitted, e) from e
+                raise self._interrupted(info, acc, e) from e
             yield self._stream_end(info, acc, messages)
             return
-        raise AllTiersFailed(errors) from next(reversed(errors.values()))
+        raise walk.exhausted()
+
+    def _interrupted(self, info: RoutingInfo, acc: _StreamAccumulator, cause: BaseException) -> StreamInterrupted:
+        """Mark the tier failed and build the error for a stream that broke after its first chunk."""
+        self.health.failed(info.tier, _retry_after_s(cause))
+        return StreamInterrupted(info.tier, info.model, acc.emitted, cause)
 
     def _stream_end(
         self, info: RoutingInfo, acc: _StreamAccumulator, messages: Sequence[Mapping[str, Any]]
@@ -429,6 +409,35 @@ def _served_model(configured: str, reported: str) -> str:
     )
 
 
+class _Walk:
+    """Bookkeeping for one walk down a decision's tiers: failures so far, and the final error."""
+
+    def __init__(self, engine: Engine, decision: RouteDecision) -> None:
+        self._engine = engine
+        self._decision = decision
+        self.attempts: list[dict[str, str]] = []
+        self.errors: dict[str, BaseException] = {}
+
+    def failed(self, tier: str, exc: BaseException) -> None:
+        """Record a tier's failure, or re-raise it when another tier would not help."""
+        if not _should_fall_back(exc):
+            raise exc
+        self._engine.health.failed(tier, _retry_after_s(exc))
+        self.attempts.append({"tier": tier, "error": _describe(exc)})
+        self.errors[tier] = exc
+        logger.warning("tier %s failed (%s); trying the next tier", tier, _describe(exc))
+
+    def info(self, tier: str) -> RoutingInfo:
+        """Routing info for the tier that answered."""
+        return self._engine._info(self._decision, tier, self.attempts)
+
+    def exhausted(self) -> AllTiersFailed:
+        """Build the error to raise once every tier has failed."""
+        error = AllTiersFailed(self.errors)
+        error.__cause__ = next(reversed(self.errors.values()), None)
+        return error
+
+
 class _StreamAccumulator:
     """Collects what a stream reveals about itself: usage, served model, text, finish reason."""
 
@@ -438,6 +447,7 @@ class _StreamAccumulator:
         self.hidden: dict[str, Any] | None = None
         self.model: str | None = None
         self.finish_reason: str | None = None
+        self.emitted = 0
         self._text: list[str] = []
 
     @property
@@ -460,7 +470,10 @@ class _StreamAccumulator:
             if getattr(choice, "finish_reason", None):
                 self.finish_reason = choice.finish_reason
 
-    @staticmethod
-    def has_payload(chunk: Any) -> bool:
-        """Whether a chunk carries anything for the caller (content, tool call, finish, usage)."""
-        return bool(getattr(chunk, "choices", None)) or getattr(chunk, "usage", None) is not None
+    def take(self, chunk: Any) -> bool:
+        """Absorb a chunk; return whether it carries anything for the caller (and count it)."""
+        self.add(chunk)
+        if bool(getattr(chunk, "choices", None)) or getattr(chunk, "usage", None) is not None:
+            self.emitted += 1
+            return True
+        return False
