@@ -524,8 +524,13 @@ class RetrievalFirstEngine(_Driver):
             why = f"retriever failed: {type(passages).__name__}: {passages}"
             if self.on_retrieval_error == "raise":
                 raise RetrievalError(why) from passages
-            if self.on_retrieval_error == "report" or allowed(self.escalation_tier) is not None:
-                pre.append(_pre(None, "error", why + "; no model called"))
+            blocked = allowed(self.escalation_tier) if self.on_retrieval_error == "escalate" else None
+            if self.on_retrieval_error == "report" or blocked is not None:
+                pre.append(
+                    _pre(
+                        None, "error", why + (f"; not escalating ({blocked})" if blocked else "") + "; no model called"
+                    )
+                )
                 return _Plan(
                     None,
                     lambda t: [],

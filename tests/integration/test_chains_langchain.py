@@ -231,6 +231,11 @@ def test_retrieval_first_retriever_error_is_reported_without_any_model_call(serv
         rf_chain(servers, ConnectionError("vector store down"), on_retrieval_error="raise").invoke("Q?")
     esc = rf_chain(servers, ConnectionError("down"), on_retrieval_error="escalate").invoke("Capital of Australia?")
     assert esc["tier"] == "premium" and "without context" in esc["trail"][0]["reason"]
+    secret = rf_chain(servers, ConnectionError("down"), on_retrieval_error="escalate").invoke(
+        {"question": "Capital of Australia?", "sensitivity": "confidential"}
+    )
+    assert secret["outcome"] == "retrieval_error" and "not private" in secret["trail"][0]["reason"]
+    assert calls(servers)["premium"] == 1  # only the public escalation above
 
 
 def test_retrieval_first_confidential_never_escalates(servers: dict[str, FaultyServer]) -> None:
