@@ -384,9 +384,13 @@ def test_pii_match_is_frozen() -> None:
     ],
 )
 def test_pathological_inputs_stay_linear(text: str) -> None:
-    t0 = time.perf_counter()
+    # A guard against catastrophic regex backtracking, not a speed target (that is the
+    # classify_speed benchmark): quadratic or worse behaviour on these 20-100k character
+    # inputs costs minutes of CPU, linear scanning well under a second. CPU time, not wall
+    # time, so a busy shared machine cannot fail it.
+    t0 = time.thread_time()
     detect_pii(text)
-    assert time.perf_counter() - t0 < 2.0
+    assert time.thread_time() - t0 < 10.0
 
 
 # --------------------------------------------------------------------------- properties

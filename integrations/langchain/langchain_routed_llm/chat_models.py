@@ -8,7 +8,6 @@ routing logic of its own.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
@@ -46,12 +45,10 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from routed_llm import Router, RoutingConfig, RoutingInfo, StreamEnd
+from routed_llm.adapters import CONFIG_ENV, adopt_router, config_source_from_env
 from routed_llm.types import Complexity, Sensitivity, Task
 
 __all__ = ["CONFIG_ENV", "HINT_KEYS", "ChatRoutedLLM"]
-
-#: Environment variable naming a routing YAML, used when neither config nor router is given.
-CONFIG_ENV = "ROUTED_LLM_CONFIG"
 
 #: Hint names accepted as invoke kwargs and as ``configurable`` keys.
 HINT_KEYS = ("tier", "task", "complexity", "sensitivity", "max_latency_ms", "max_cost_usd", "metadata")
@@ -243,15 +240,9 @@ class ChatRoutedLLM(BaseChatModel):
 
     @model_validator(mode="after")
     def _build_router(self) -> ChatRoutedLLM:
-        if self.router is not None and self.config is not None:
-            raise ValueError("pass either config= or router=, not both")
-        if self.router is None and self.config is None and os.environ.get(CONFIG_ENV):
-            self.config = os.environ[CONFIG_ENV]
-        self._router = self.router if self.router is not None else Router(self.config)
-        if self.tier is not None and self.tier not in self._router.profiles:
-            raise ValueError(
-                f"tier {self.tier!r} is not configured; configured tiers: {', '.join(self._router.profiles)}"
-            )
+        if self.router is None:
+            self.config = config_source_from_env(self.config)
+        self._router = adopt_router(self.config, self.router, tier=self.tier)
         return self
 
     @property

@@ -28,7 +28,7 @@ from routed_llm.types import Sensitivity
 __all__ = ["CONFIG_ENV", "RoutedLLMEmbeddings", "check_space", "space_guard", "stamp_space"]
 
 #: Same variable as `ChatRoutedLLM`: one YAML file configures chat tiers and embeddings.
-CONFIG_ENV = "ROUTED_LLM_CONFIG"
+from routed_llm.adapters import CONFIG_ENV  # noqa: E402  (re-exported)
 
 
 class RoutedLLMEmbeddings(BaseModel, Embeddings):

@@ -34,7 +34,8 @@ from routed_llm.types import Sensitivity
 __all__ = ["CONFIG_ENV", "RoutedLLMEmbedding", "SpaceCheck", "check_space", "stamp_space"]
 
 #: Same variable as the LangChain adapters: one YAML file configures chat tiers and embeddings.
-CONFIG_ENV = "ROUTED_LLM_CONFIG"
+from routed_llm.adapters import CONFIG_ENV  # noqa: E402  (re-exported)
+
 #: Texts handed to the core per call: large, so the core's own batching and concurrency can work.
 DEFAULT_BATCH_SIZE = 256
 

@@ -56,6 +56,7 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 
 from routed_llm import InvalidRequest, RouteDecision, RouteHints, Router, RoutingConfig, RoutingInfo, StreamEnd
+from routed_llm.adapters import adopt_router, config_source_from_env
 from routed_llm.types import (
     Complexity,
     Sensitivity,
@@ -463,13 +464,9 @@ class RoutedLLM(FunctionCallingLLM):
     @model_validator(mode="after")
     def _build_router(self) -> RoutedLLM:
         """Build (or adopt) the core router once; a shared router is what lets adapters share state."""
-        if self.router is not None and self.config is not None:
-            raise ValueError("pass either config= or router=, not both")
-        self._router = self.router if self.router is not None else Router(self.config)
-        if self.tier is not None and self.tier not in self._router.profiles:
-            raise ValueError(
-                f"tier {self.tier!r} is not configured; configured tiers: {', '.join(self._router.profiles)}"
-            )
+        if self.router is None:
+            self.config = config_source_from_env(self.config)
+        self._router = adopt_router(self.config, self.router, tier=self.tier)
         return self
 
     @classmethod
