@@ -33,6 +33,7 @@ from routed_llm.errors import (  # noqa: E402
     NoEligibleTier,
     RoutedLLMError,
     StreamInterrupted,
+    TelemetryError,
     TierNotAllowed,
     UnknownTier,
 )
@@ -49,6 +50,7 @@ from routed_llm.escalation import (  # noqa: E402
 )
 from routed_llm.policy import RouterState  # noqa: E402
 from routed_llm.router import Router  # noqa: E402
+from routed_llm.telemetry import Telemetry  # noqa: E402
 from routed_llm.types import (  # noqa: E402
     Complexity,
     RequestNeeds,
@@ -98,6 +100,8 @@ __all__ = [
     "StreamEnd",
     "StreamInterrupted",
     "Task",
+    "Telemetry",
+    "TelemetryError",
     "TierNotAllowed",
     "UnknownTier",
     "Verdict",

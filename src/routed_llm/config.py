@@ -49,12 +49,15 @@ __all__ = [
     "EmbeddingCacheConfig",
     "EmbeddingDeployment",
     "EmbeddingsConfig",
+    "LangfuseConfig",
     "PrefixesConfig",
+    "PrometheusConfig",
     "Rule",
     "RuleCondition",
     "RouterSettings",
     "RoutingConfig",
     "RoutingSection",
+    "TelemetryConfig",
     "Tier",
     "load_config",
 ]
@@ -615,6 +618,41 @@ class CacheConfig(_Strict):
         return v
 
 
+class LangfuseConfig(_Strict):
+    """``telemetry.langfuse``: one Langfuse generation per routed call, named after the model that served it."""
+
+    enabled: bool = True
+    """Send generations; ``false`` keeps the section in the file but sends nothing."""
+    public_key: str | None = None
+    """Langfuse public key; ``None`` lets the SDK read ``LANGFUSE_PUBLIC_KEY``."""
+    secret_key: SecretStr | None = None
+    """Langfuse secret key; ``None`` lets the SDK read ``LANGFUSE_SECRET_KEY``. Never logged or traced."""
+    host: str | None = None
+    """Langfuse base URL (e.g. ``https://cloud.langfuse.com`` or a self-hosted server); ``None``: SDK default."""
+    capture_content: bool = True
+    """Record input messages and output text; ``false`` records routing, usage and cost only (sensitive data)."""
+
+
+class PrometheusConfig(_Strict):
+    """``telemetry.prometheus``: request duration, token, error and cost metrics via ``prometheus_client``."""
+
+    enabled: bool = True
+    """Collect metrics; ``false`` keeps the section in the file but collects nothing."""
+    registry: Literal["private", "default"] = "private"
+    """``private``: a registry of the router's own (``router.telemetry.registry``, expose it yourself);
+    ``default``: prometheus_client's global registry (what ``start_http_server`` serves). Use ``default``
+    for one router per process only: the metric names can be registered once per registry."""
+
+
+class TelemetryConfig(_Strict):
+    """The ``telemetry:`` section: where routed calls are reported. Absent sections report nothing."""
+
+    langfuse: LangfuseConfig | None = None
+    """Langfuse tracing (needs the ``langfuse`` package, extra ``observability``)."""
+    prometheus: PrometheusConfig | None = None
+    """Prometheus metrics (needs ``prometheus-client``, extra ``observability``)."""
+
+
 class RoutingConfig(_Strict):
     """The whole routing policy. Build it with `load_config`."""
 
@@ -627,6 +665,8 @@ class RoutingConfig(_Strict):
     """Spend ledger, limits and alerts; ``None`` records and limits nothing."""
     cache: CacheConfig | None = None
     """Response cache; ``None`` caches nothing."""
+    telemetry: TelemetryConfig | None = None
+    """Langfuse tracing and Prometheus metrics; ``None`` reports nothing."""
 
     @model_validator(mode="after")
     def _check_tier_references(self) -> RoutingConfig:

@@ -25,6 +25,7 @@ __all__ = [
     "NoEligibleTier",
     "RoutedLLMError",
     "StreamInterrupted",
+    "TelemetryError",
     "TierNotAllowed",
     "UnknownTier",
 ]
@@ -96,6 +97,10 @@ class StreamInterrupted(RoutedLLMError):
             f"emitted: {type(cause).__name__}: {cause}. Routed-llm falls back only before the "
             "first chunk; retry the call to start over."
         )
+
+
+class TelemetryError(RoutedLLMError):
+    """The ``telemetry:`` section asks for something that cannot be set up (e.g. a missing package)."""
 
 
 # --------------------------------------------------------------------------- budgets

@@ -21,6 +21,8 @@ from routed_llm.config import RoutingConfig, load_config
 from routed_llm.engine import Engine, RoutedCompletion, RoutingInfo, StreamEnd
 from routed_llm.errors import InvalidRequest
 from routed_llm.policy import RouterState, decide
+from routed_llm.telemetry import NO_TRACE, CallTrace, Telemetry
+from routed_llm.telemetry import response_output as _output
 from routed_llm.types import RequestNeeds, RouteDecision, RouteHints
 
 __all__ = ["ConfigSource", "HintsLike", "Router", "normalize_messages", "request_needs"]
@@ -103,9 +105,11 @@ class Router:
     Args:
         config: a `RoutingConfig`, a path to a YAML file, a mapping, or ``None``
             for the embedded defaults (`routed_llm.defaults.default_config`).
+        langfuse: a ``langfuse.Langfuse`` client to report calls to (one generation per call),
+            instead of, or without, a ``telemetry.langfuse`` config section.
     """
 
-    def __init__(self, config: ConfigSource | None = None) -> None:
+    def __init__(self, config: ConfigSource | None = None, *, langfuse: Any = None) -> None:
         if config is None:
             from routed_llm.defaults import default_config
 
@@ -127,6 +131,10 @@ class Router:
         self.cache: ResponseCache | None = (
             ResponseCache(self.config.cache) if self.config.cache is not None and self.config.cache.enabled else None
         )
+        #: Langfuse generations and Prometheus metrics (``telemetry:`` or ``langfuse=``); ``None`` when off.
+        self.telemetry: Telemetry | None = Telemetry.from_config(
+            self.config.telemetry, langfuse=langfuse, models={t: p.models[0] for t, p in self.profiles.items()}
+        )
 
     def close(self) -> None:
         """Release the LiteLLM router's global hooks (done automatically when collected) and the ledger."""
@@ -135,6 +143,8 @@ class Router:
             self.budget.close()
         if self.cache is not None:
             self.cache.close()
+        if self.telemetry is not None:
+            self.telemetry.close()
 
     def __enter__(self) -> Router:
         return self
@@ -201,6 +211,9 @@ class Router:
         if key is not None and recorder is not None and self.cache is not None:
             self.cache.put(key, recorder.answer(end))
 
+    def _trace(self, decision: RouteDecision, msgs: list[dict[str, Any]], params: Mapping[str, Any]) -> CallTrace:
+        return self.telemetry.start(msgs, decision, params) if self.telemetry is not None else NO_TRACE
+
     def _record(self, info: RoutingInfo, hints: HintsLike) -> None:
         """Put a served call's cost in the ledger (cache hits cost nothing and are not recorded)."""
         if self.budget is None or info.cached:
@@ -216,9 +229,17 @@ class Router:
         """Route and run a chat call. ``params`` are OpenAI chat params (tools, max_tokens, ...)."""
         decision, msgs = self._prepare(messages, hints, params)
         key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        trace = self._trace(decision, msgs, params)
         if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
-            return self.cache.completion(hit, decision)
-        result = self.engine.complete(decision, msgs, params)
+            cached = self.cache.completion(hit, decision)
+            trace.finish(cached.routing, _output(cached.response))
+            return cached
+        try:
+            result = self.engine.complete(decision, msgs, params)
+        except BaseException as e:
+            trace.fail(e)
+            raise
+        trace.finish(result.routing, _output(result.response))
         self._record(result.routing, hints)
         self._remember(key, result)
         return result
@@ -229,9 +250,17 @@ class Router:
         """Async `complete`."""
         decision, msgs = self._prepare(messages, hints, params)
         key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        trace = self._trace(decision, msgs, params)
         if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
-            return self.cache.completion(hit, decision)
-        result = await self.engine.acomplete(decision, msgs, params)
+            cached = self.cache.completion(hit, decision)
+            trace.finish(cached.routing, _output(cached.response))
+            return cached
+        try:
+            result = await self.engine.acomplete(decision, msgs, params)
+        except BaseException as e:
+            trace.fail(e)
+            raise
+        trace.finish(result.routing, _output(result.response))
         self._record(result.routing, hints)
         self._remember(key, result)
         return result
@@ -242,17 +271,33 @@ class Router:
         """Route and stream: LiteLLM chunks, then a final `routed_llm.engine.StreamEnd`."""
         decision, msgs = self._prepare(messages, hints, params)
         key = self.cache.key(decision, msgs, params) if self.cache is not None else None
-        if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
-            yield from self.cache.replay(hit, decision)
-            return
-        recorder = StreamRecorder() if key is not None else None
-        for item in self.engine.stream(decision, msgs, params):
-            if isinstance(item, StreamEnd):
-                self._record(item.routing, hints)
-                self._remember_stream(key, recorder, item)
-            elif recorder is not None:
-                recorder.add(item)
-            yield item
+        trace = self._trace(decision, msgs, params)
+        try:
+            if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+                for cached in self.cache.replay(hit, decision):
+                    if isinstance(cached, StreamEnd):
+                        trace.stream_end(cached)
+                    else:
+                        trace.chunk(cached)
+                    yield cached
+                return
+            recorder = StreamRecorder() if key is not None else None
+            for item in self.engine.stream(decision, msgs, params):
+                if isinstance(item, StreamEnd):
+                    trace.stream_end(item)
+                    self._record(item.routing, hints)
+                    self._remember_stream(key, recorder, item)
+                else:
+                    trace.chunk(item)
+                    if recorder is not None:
+                        recorder.add(item)
+                yield item
+        except GeneratorExit:
+            trace.close()
+            raise
+        except BaseException as e:
+            trace.fail(e)
+            raise
 
     async def astream(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
@@ -260,15 +305,30 @@ class Router:
         """Async `stream`."""
         decision, msgs = self._prepare(messages, hints, params)
         key = self.cache.key(decision, msgs, params) if self.cache is not None else None
-        if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
-            for cached in self.cache.replay(hit, decision):
-                yield cached
-            return
-        recorder = StreamRecorder() if key is not None else None
-        async for item in self.engine.astream(decision, msgs, params):
-            if isinstance(item, StreamEnd):
-                self._record(item.routing, hints)
-                self._remember_stream(key, recorder, item)
-            elif recorder is not None:
-                recorder.add(item)
-            yield item
+        trace = self._trace(decision, msgs, params)
+        try:
+            if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+                for cached in self.cache.replay(hit, decision):
+                    if isinstance(cached, StreamEnd):
+                        trace.stream_end(cached)
+                    else:
+                        trace.chunk(cached)
+                    yield cached
+                return
+            recorder = StreamRecorder() if key is not None else None
+            async for item in self.engine.astream(decision, msgs, params):
+                if isinstance(item, StreamEnd):
+                    trace.stream_end(item)
+                    self._record(item.routing, hints)
+                    self._remember_stream(key, recorder, item)
+                else:
+                    trace.chunk(item)
+                    if recorder is not None:
+                        recorder.add(item)
+                yield item
+        except GeneratorExit:
+            trace.close()
+            raise
+        except BaseException as e:
+            trace.fail(e)
+            raise

@@ -153,3 +153,42 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- OTLP (Langfuse) receiver
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[Any]:
+    """A loopback OTLP/HTTP receiver standing in for a Langfuse server (``host=otlp_receiver.url``)."""
+    from tests.servers.otlp_receiver import OtlpReceiver
+
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def langfuse_client(otlp_receiver: Any) -> Iterator[Any]:
+    """A real Langfuse client exporting to ``otlp_receiver``, isolated from every other test.
+
+    Its own TracerProvider (so the global OpenTelemetry provider is never set) and a
+    unique public key (Langfuse keeps one resource manager per key, process-wide);
+    both are shut down and forgotten at teardown.
+    """
+    import uuid
+
+    from langfuse import Langfuse
+    from langfuse._client.resource_manager import LangfuseResourceManager
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    public_key = f"pk-lf-test-{uuid.uuid4().hex[:8]}"
+    client = Langfuse(
+        public_key=public_key, secret_key="sk-lf-test-secret", host=otlp_receiver.url, tracer_provider=provider
+    )
+    try:
+        yield client
+    finally:
+        client.shutdown()
+        provider.shutdown()
+        LangfuseResourceManager._instances.pop(public_key, None)
