@@ -7,6 +7,7 @@ the shared state (tier health). A LangChain `ChatRoutedLLM` and a LlamaIndex
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -210,6 +211,14 @@ class Router:
     def _remember_stream(self, key: str | None, recorder: StreamRecorder | None, end: StreamEnd) -> None:
         if key is not None and recorder is not None and self.cache is not None:
             self.cache.put(key, recorder.answer(end))
+
+    def span(self, name: str, **metadata: Any) -> contextlib.AbstractContextManager[Any]:
+        """Group the calls made inside under one Langfuse span (a no-op without Langfuse).
+
+        For chains that make several calls for one request (cascade, retrieval-first):
+        ``with router.span("cascade", question=q): ...``.
+        """
+        return self.telemetry.span(name, **metadata) if self.telemetry is not None else contextlib.nullcontext()
 
     def _trace(self, decision: RouteDecision, msgs: list[dict[str, Any]], params: Mapping[str, Any]) -> CallTrace:
         return self.telemetry.start(msgs, decision, params) if self.telemetry is not None else NO_TRACE

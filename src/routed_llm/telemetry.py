@@ -9,8 +9,9 @@ served it, carrying tier, reason, the tiers that failed first, usage and cost.
 
 Nesting: a generation is a child of whatever OpenTelemetry span is current when
 the call starts, so a user's ``with langfuse.start_as_current_observation(...)``
-(or `Telemetry.span`, which cascades and retrieval-first chains can open around
-their several calls) groups the calls of one logical request under one parent.
+(or ``Router.span`` / `Telemetry.span`, which cascades and retrieval-first chains
+can open around their several calls) groups the calls of one logical request
+under one parent.
 
 No duplicates with Langfuse's own LangChain ``CallbackHandler``: that handler
 opens a generation for the chat-model run and, in sync code, makes it the current

@@ -135,8 +135,7 @@ def test_generations_nest_under_the_current_span(
     with langfuse_client.start_as_current_observation(name="user-request", as_type="span"):
         router.complete("first", HINTS)
         list(router.stream("second", HINTS))
-    assert router.telemetry is not None
-    with router.telemetry.span("cascade", question="third"):
+    with router.span("cascade", question="third"):
         router.complete("third", HINTS)
     router.complete("fourth", HINTS)
 
@@ -274,6 +273,27 @@ def test_async_langchain_handler_without_the_hook_duplicates(
 
     asyncio.run(run())
     assert len(flushed(langfuse_client, otlp_receiver)) == 1
+
+
+def test_stream_abandoned_by_its_consumer_is_closed_as_a_warning(
+    faulty_server: Any, otlp_receiver: OtlpReceiver, langfuse_client: Any
+) -> None:
+    router = Router(config(faulty_server("ok"), faulty_server("ok")), langfuse=langfuse_client)
+    stream = router.stream("Say hello", HINTS)
+    next(stream)
+    next(stream)
+    stream.close()
+    [gen] = flushed(langfuse_client, otlp_receiver)
+    assert gen.attributes["langfuse.observation.level"] == "WARNING"
+    assert "closed by the caller" in gen.attributes["langfuse.observation.status_message"]
+
+
+def test_span_without_telemetry_is_a_no_op(faulty_server: Any) -> None:
+    router = Router(config(faulty_server("ok"), faulty_server("ok")))
+    assert router.telemetry is None
+    with router.span("cascade") as span:
+        assert span is None
+        assert router.complete("hi", HINTS).routing.tier == "cheap"
 
 
 def test_capture_content_false_records_routing_but_no_messages(
