@@ -216,51 +216,22 @@ def test_config_section_builds_the_client_and_keeps_the_secret_out(
         LangfuseResourceManager._instances.pop(public_key, None)
 
 
-def _adopting_chat_model() -> type:
-    """ChatRoutedLLM with the two-line hook its ``_agenerate`` needs (see `routed_llm.telemetry`)."""
-    from langchain_routed_llm import ChatRoutedLLM
-    from routed_llm.telemetry import adopt_langchain_run
-
-    class Adopting(ChatRoutedLLM):
-        async def _agenerate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
-            with adopt_langchain_run(run_manager):
-                return await super()._agenerate(messages, stop, run_manager, **kw)
-
-    return Adopting
+ASTREAM_DUPLICATES = pytest.mark.xfail(
+    strict=True,
+    reason="astream + Langfuse's LangChain handler: LangChain runs the handler with a copied context and "
+    "BaseChatModel.astream passes _astream no run_manager, so the handler's generation cannot be adopted",
+)
 
 
-def test_async_langchain_handler_is_adopted_through_the_run_manager_hook(
-    faulty_server: Any, otlp_receiver: OtlpReceiver, langfuse_client: Any
-) -> None:
-    from langfuse.langchain import CallbackHandler
-
-    router = Router(config(faulty_server("error500"), faulty_server("ok")), langfuse=langfuse_client)
-    llm = _adopting_chat_model()(router=router)
-    handler = CallbackHandler(public_key=langfuse_client._resources.public_key)
-
-    async def run() -> None:
-        await llm.ainvoke("Say hello", config={"callbacks": [handler]}, **HINTS)
-        await llm.ainvoke("Again", config={"callbacks": [handler]}, **HINTS)
-
-    asyncio.run(run())
-    gens = flushed(langfuse_client, otlp_receiver)
-    assert len(gens) == 2, [g.name for g in gens]
-    assert all(g.name == "openai/backup-model" and g.metadata("tier") == "backup" for g in gens)
-    assert all(g.json("langfuse.observation.output") is not None for g in gens)
-
-
-@pytest.mark.xfail(strict=True, reason="async + Langfuse's LangChain handler: LangChain runs the handler with a copied "
-                   "context, so its generation is not current; ChatRoutedLLM._agenerate does not call "
-                   "adopt_langchain_run yet, and BaseChatModel.astream passes _astream no run_manager at all")
-@pytest.mark.parametrize("path", ["ainvoke", "astream"])
-def test_async_langchain_handler_without_the_hook_duplicates(
+@pytest.mark.parametrize("path", ["ainvoke", pytest.param("astream", marks=ASTREAM_DUPLICATES)])
+def test_async_langchain_handler_one_generation_per_call(
     faulty_server: Any, otlp_receiver: OtlpReceiver, langfuse_client: Any, path: str
 ) -> None:
     from langfuse.langchain import CallbackHandler
 
     from langchain_routed_llm import ChatRoutedLLM
 
-    router = Router(config(faulty_server("ok"), faulty_server("ok")), langfuse=langfuse_client)
+    router = Router(config(faulty_server("error500"), faulty_server("ok")), langfuse=langfuse_client)
     handler = CallbackHandler(public_key=langfuse_client._resources.public_key)
     llm = ChatRoutedLLM(router=router)
 
@@ -272,7 +243,11 @@ def test_async_langchain_handler_without_the_hook_duplicates(
                 pass
 
     asyncio.run(run())
-    assert len(flushed(langfuse_client, otlp_receiver)) == 1
+    gens = flushed(langfuse_client, otlp_receiver)
+    assert len(gens) == 1, [g.name for g in gens]
+    # the one generation is named after the model that served the call (after the fallback)
+    assert gens[0].name == "openai/backup-model" and gens[0].metadata("tier") == "backup"
+    assert gens[0].json("langfuse.observation.output") is not None
 
 
 def test_stream_abandoned_by_its_consumer_is_closed_as_a_warning(

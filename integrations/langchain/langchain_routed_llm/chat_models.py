@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from routed_llm import Router, RoutingConfig, RoutingInfo, StreamEnd
 from routed_llm.adapters import CONFIG_ENV, adopt_router, config_source_from_env
+from routed_llm.telemetry import adopt_langchain_run
 from routed_llm.types import Complexity, Sensitivity, Task
 
 __all__ = ["CONFIG_ENV", "HINT_KEYS", "ChatRoutedLLM"]
@@ -400,7 +401,10 @@ class ChatRoutedLLM(BaseChatModel):
         if self.streaming:
             return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
         msgs, hints, params = self._payload(messages, stop, kwargs)
-        result = await self._router.acomplete(msgs, hints, **params)
+        # LangChain runs async callbacks in a copied context, so a Langfuse handler's generation
+        # is not current here; adopting it keeps one generation per call instead of two.
+        with adopt_langchain_run(run_manager):
+            result = await self._router.acomplete(msgs, hints, **params)
         return self._chat_result(result.response, result.routing)
 
     @staticmethod
