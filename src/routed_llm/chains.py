@@ -203,6 +203,8 @@ class _Driver:
     """Runs a `_Plan` sync, async or streaming; the one place that calls the router."""
 
     router: Router
+    #: Name of the one trace span a run opens, so its calls show as nested steps (Langfuse).
+    span_name = "chain"
 
     def _hints(self, plan: _Plan, tier: str) -> dict[str, Any]:
         return {**plan.hints, "tier": tier}
@@ -227,14 +229,16 @@ class _Driver:
 
     def _drive(self, plan: _Plan) -> ChainOutput:
         run = plan.run
-        while run is not None and (tier := run.next_tier()) is not None:
-            run.record(self._call(plan, tier))
+        with self.router.span(self.span_name):
+            while run is not None and (tier := run.next_tier()) is not None:
+                run.record(self._call(plan, tier))
         return self._end(plan)
 
     async def _adrive(self, plan: _Plan) -> ChainOutput:
         run = plan.run
-        while run is not None and (tier := run.next_tier()) is not None:
-            run.record(await self._acall(plan, tier))
+        with self.router.span(self.span_name):
+            while run is not None and (tier := run.next_tier()) is not None:
+                run.record(await self._acall(plan, tier))
         return self._end(plan)
 
     @staticmethod
@@ -335,6 +339,8 @@ def _question(question: Any) -> str:
 class CascadeEngine(_Driver):
     """Cheap tier first; after each answer the verifier accepts or escalates to the next tier.
 
+    A non-streaming run is one ``cascade`` trace span with a generation per tier called.
+
     Args:
         router: the core router.
         tiers: tier names, cheapest first.
@@ -346,6 +352,8 @@ class CascadeEngine(_Driver):
         system_prompt: optional system message for every tier.
         params: OpenAI chat params for every call (e.g. ``max_tokens``).
     """
+
+    span_name = "cascade"
 
     def __init__(
         self,
@@ -477,6 +485,8 @@ class RetrievalFirstEngine(_Driver):
     outcome ``retrieval_error``, the error in the trail; default), "escalate"-d
     (the escalation tier answers without context, and the trail says why) or "raise"-d.
     """
+
+    span_name = "retrieval_first"
 
     def __init__(
         self,

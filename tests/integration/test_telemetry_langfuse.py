@@ -285,3 +285,26 @@ def test_capture_content_false_records_routing_but_no_messages(
         assert "langfuse.observation.output" not in gen.attributes
         assert gen.metadata("tier") == "cheap" and gen.json("langfuse.observation.usage_details")["total"] > 0
     assert not any(b"private question" in body for body in otlp_receiver.raw_bodies)
+
+
+def test_a_cascade_run_is_one_span_with_a_generation_per_tier(
+    faulty_server: Any, otlp_receiver: OtlpReceiver, langfuse_client: Any
+) -> None:
+    from routed_llm.chains import CascadeEngine
+    from routed_llm.escalation import Attempt, Verdict
+
+    class RejectCheap:
+        name = "reject-cheap"
+
+        def verify(self, question: str, attempt: Attempt, history: Any) -> Verdict:
+            return Verdict(accept=attempt.tier != "cheap", reason="cheap answers are not trusted here")
+
+    router = Router(config(faulty_server("ok"), faulty_server("ok")), langfuse=langfuse_client)
+    out = CascadeEngine(router, ["cheap", "backup"], RejectCheap()).invoke("Say hello", "public")
+    assert out.tier == "backup"
+
+    langfuse_client.flush()
+    [cascade] = [s for s in otlp_receiver.spans() if s.name == "cascade"]
+    gens = otlp_receiver.generations()
+    assert sorted(g.name for g in gens) == ["openai/backup-model", "openai/cheap-model"]
+    assert all(g.parent_span_id == cascade.span_id and g.trace_id == cascade.trace_id for g in gens)
