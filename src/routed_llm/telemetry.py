@@ -275,9 +275,7 @@ class CallTrace:
             self._generation = LangfuseGeneration(otel_span=current, langfuse_client=client)
             self._adopted = True
             return
-        model_parameters = {
-            k: params[k] for k in ("temperature", "max_tokens", "top_p") if params.get(k) is not None
-        }
+        model_parameters = {k: params[k] for k in ("temperature", "max_tokens", "top_p") if params.get(k) is not None}
         self._generation = client.start_observation(
             name=planned,
             as_type="generation",
