@@ -216,14 +216,7 @@ def test_config_section_builds_the_client_and_keeps_the_secret_out(
         LangfuseResourceManager._instances.pop(public_key, None)
 
 
-ASTREAM_DUPLICATES = pytest.mark.xfail(
-    strict=True,
-    reason="astream + Langfuse's LangChain handler: LangChain runs the handler with a copied context and "
-    "BaseChatModel.astream passes _astream no run_manager, so the handler's generation cannot be adopted",
-)
-
-
-@pytest.mark.parametrize("path", ["ainvoke", pytest.param("astream", marks=ASTREAM_DUPLICATES)])
+@pytest.mark.parametrize("path", ["ainvoke", "astream"])
 def test_async_langchain_handler_one_generation_per_call(
     faulty_server: Any, otlp_receiver: OtlpReceiver, langfuse_client: Any, path: str
 ) -> None:

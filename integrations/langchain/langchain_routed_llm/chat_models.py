@@ -8,6 +8,7 @@ routing logic of its own.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
@@ -39,6 +40,7 @@ from langchain_core.output_parsers.openai_tools import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
+from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
@@ -130,6 +132,20 @@ class _ChunkConverter:
         if not content and not tool_chunks:
             return None
         return AIMessageChunk(content=content, tool_call_chunks=tool_chunks)
+
+
+_RUN_KWARG = "_routed_llm_run"
+
+
+class _RunRef:
+    """The run id and callback handlers of an ``astream`` call, for `adopt_langchain_run`."""
+
+    def __init__(self, run_id: Any, callbacks: Any) -> None:
+        self.run_id = run_id
+        self.handlers = list(getattr(callbacks, "handlers", callbacks) or [])
+
+    def __repr__(self) -> str:  # it may be logged with the invocation params
+        return "<run>"
 
 
 def _generation_chunk(message: AIMessageChunk | None) -> ChatGenerationChunk | None:
@@ -373,7 +389,14 @@ class ChatRoutedLLM(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async stream; hints come from kwargs or ``config["configurable"]``."""
-        async for chunk in super().astream(input, config, stop=stop, **self._hints_from_config(config, kwargs)):
+        # LangChain does not hand `_astream` its run manager here, so the run is named up
+        # front: `_astream` can then find a Langfuse handler's generation for it (one per call).
+        config = ensure_config(config)
+        if config.get("run_id") is None:
+            config = {**config, "run_id": uuid.uuid4()}
+        kwargs = self._hints_from_config(config, kwargs)
+        kwargs[_RUN_KWARG] = _RunRef(config["run_id"], config.get("callbacks"))
+        async for chunk in super().astream(input, config, stop=stop, **kwargs):
             yield chunk
 
     # ------------------------------------------------------------------ generation
@@ -440,15 +463,17 @@ class ChatRoutedLLM(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        run_ref = kwargs.pop(_RUN_KWARG, None)
         msgs, hints, params = self._payload(messages, stop, kwargs)
         convert = _ChunkConverter()
-        async for item in self._router.astream(msgs, hints, **params):
-            gen = _final_chunk(item) if isinstance(item, StreamEnd) else _generation_chunk(convert(item))
-            if gen is None:
-                continue
-            if run_manager:
-                await run_manager.on_llm_new_token(gen.text, chunk=gen)
-            yield gen
+        with adopt_langchain_run(run_manager or run_ref):
+            async for item in self._router.astream(msgs, hints, **params):
+                gen = _final_chunk(item) if isinstance(item, StreamEnd) else _generation_chunk(convert(item))
+                if gen is None:
+                    continue
+                if run_manager:
+                    await run_manager.on_llm_new_token(gen.text, chunk=gen)
+                yield gen
 
     # ------------------------------------------------------------------ tools & structured output
 
