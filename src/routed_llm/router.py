@@ -274,6 +274,27 @@ class Router:
         self._remember(key, result)
         return result
 
+    def _observe_stream_item(
+        self,
+        item: Any,
+        trace: CallTrace,
+        *,
+        hints: HintsLike = None,
+        key: str | None = None,
+        recorder: StreamRecorder | None = None,
+    ) -> Any:
+        """Trace one stream item (both stream paths, live or cached); on a live end, record spend and cache it."""
+        if not isinstance(item, StreamEnd):
+            trace.chunk(item)
+            if recorder is not None:
+                recorder.add(item)
+            return item
+        trace.stream_end(item)
+        if not item.routing.cached:
+            self._record(item.routing, hints)
+            self._remember_stream(key, recorder, item)
+        return item
+
     def stream(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> Iterator[Any]:
@@ -282,25 +303,14 @@ class Router:
         key = self.cache.key(decision, msgs, params) if self.cache is not None else None
         trace = self._trace(decision, msgs, params)
         try:
-            if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+            hit = self.cache.get(key) if key is not None and self.cache is not None else None
+            if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
-                    if isinstance(cached, StreamEnd):
-                        trace.stream_end(cached)
-                    else:
-                        trace.chunk(cached)
-                    yield cached
+                    yield self._observe_stream_item(cached, trace)
                 return
             recorder = StreamRecorder() if key is not None else None
             for item in self.engine.stream(decision, msgs, params):
-                if isinstance(item, StreamEnd):
-                    trace.stream_end(item)
-                    self._record(item.routing, hints)
-                    self._remember_stream(key, recorder, item)
-                else:
-                    trace.chunk(item)
-                    if recorder is not None:
-                        recorder.add(item)
-                yield item
+                yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder)
         except GeneratorExit:
             trace.close()
             raise
@@ -316,25 +326,14 @@ class Router:
         key = self.cache.key(decision, msgs, params) if self.cache is not None else None
         trace = self._trace(decision, msgs, params)
         try:
-            if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+            hit = self.cache.get(key) if key is not None and self.cache is not None else None
+            if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
-                    if isinstance(cached, StreamEnd):
-                        trace.stream_end(cached)
-                    else:
-                        trace.chunk(cached)
-                    yield cached
+                    yield self._observe_stream_item(cached, trace)
                 return
             recorder = StreamRecorder() if key is not None else None
             async for item in self.engine.astream(decision, msgs, params):
-                if isinstance(item, StreamEnd):
-                    trace.stream_end(item)
-                    self._record(item.routing, hints)
-                    self._remember_stream(key, recorder, item)
-                else:
-                    trace.chunk(item)
-                    if recorder is not None:
-                        recorder.add(item)
-                yield item
+                yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder)
         except GeneratorExit:
             trace.close()
             raise
