@@ -8,7 +8,6 @@ being queried with vectors of another space.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from routed_llm.types import Sensitivity
 __all__ = ["CONFIG_ENV", "RoutedLLMEmbeddings", "check_space", "space_guard", "stamp_space"]
 
 #: Same variable as `ChatRoutedLLM`: one YAML file configures chat tiers and embeddings.
-from routed_llm.adapters import CONFIG_ENV  # noqa: E402  (re-exported)
+from routed_llm.adapters import CONFIG_ENV, adopt_embedder, config_source_from_env  # noqa: E402  (CONFIG_ENV re-exported)
 
 
 class RoutedLLMEmbeddings(BaseModel, Embeddings):
@@ -97,25 +96,16 @@ class RoutedLLMEmbeddings(BaseModel, Embeddings):
         self._embedder = self._build_embedder()
 
     def _build_embedder(self) -> Embedder:
-        shorthand = self.model is not None or self.base_url is not None or self.dimensions is not None
-        if self.embedder is not None:
-            if self.config is not None or shorthand:
-                raise ValueError("pass embedder= alone: it already carries its config")
-            return self.embedder
-        if shorthand:
-            if self.config is not None:
-                raise ValueError("pass either config= or model=/base_url=/dimensions=, not both")
-            if self.model is None:
-                raise ValueError("base_url= and dimensions= need model=, e.g. model='ollama/nomic-embed-text'")
-            section: dict[str, Any] = {"model": self.model}
-            if self.base_url is not None:
-                section["api_base"] = self.base_url
-            if self.dimensions is not None:
-                section["dimensions"] = self.dimensions
-            return Embedder(section, sensitivity=self.sensitivity)
-        if self.config is None and os.environ.get(CONFIG_ENV):
-            self.config = os.environ[CONFIG_ENV]
-        return Embedder(self.config, sensitivity=self.sensitivity)
+        if self.embedder is None and self.model is None and self.base_url is None and self.dimensions is None:
+            self.config = config_source_from_env(self.config)
+        return adopt_embedder(
+            self.config,
+            self.embedder,
+            model=self.model,
+            base_url=self.base_url,
+            dimensions=self.dimensions,
+            sensitivity=self.sensitivity,
+        )
 
     @property
     def core(self) -> Embedder:

@@ -14,7 +14,6 @@ the `SpaceCheck` node postprocessor re-checks every query's results.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +33,7 @@ from routed_llm.types import Sensitivity
 __all__ = ["CONFIG_ENV", "RoutedLLMEmbedding", "SpaceCheck", "check_space", "stamp_space"]
 
 #: Same variable as the LangChain adapters: one YAML file configures chat tiers and embeddings.
-from routed_llm.adapters import CONFIG_ENV  # noqa: E402  (re-exported)
+from routed_llm.adapters import CONFIG_ENV, adopt_embedder, config_source_from_env  # noqa: E402  (CONFIG_ENV re-exported)
 
 #: Texts handed to the core per call: large, so the core's own batching and concurrency can work.
 DEFAULT_BATCH_SIZE = 256
@@ -83,25 +82,18 @@ class RoutedLLMEmbedding(BaseEmbedding):
             self.model_name = self._embedder.config.deployments[0].model
 
     def _build_embedder(self) -> Embedder:
-        shorthand = self.model_name != "unknown" or self.base_url is not None or self.dimensions is not None
-        if self.embedder is not None:
-            if self.config is not None or shorthand:
-                raise ValueError("pass embedder= alone: it already carries its config")
-            return self.embedder
-        if shorthand:
-            if self.config is not None:
-                raise ValueError("pass either config= or model_name=/base_url=/dimensions=, not both")
-            if self.model_name == "unknown":
-                raise ValueError("base_url= and dimensions= need model_name=, e.g. 'ollama/nomic-embed-text'")
-            section: dict[str, Any] = {"model": self.model_name}
-            if self.base_url is not None:
-                section["api_base"] = self.base_url
-            if self.dimensions is not None:
-                section["dimensions"] = self.dimensions
-            return Embedder(section, sensitivity=self.sensitivity)
-        if self.config is None and os.environ.get(CONFIG_ENV):
-            self.config = os.environ[CONFIG_ENV]
-        return Embedder(self.config, sensitivity=self.sensitivity)
+        model = None if self.model_name == "unknown" else self.model_name  # LlamaIndex's "unset"
+        if self.embedder is None and model is None and self.base_url is None and self.dimensions is None:
+            self.config = config_source_from_env(self.config)
+        return adopt_embedder(
+            self.config,
+            self.embedder,
+            model=model,
+            base_url=self.base_url,
+            dimensions=self.dimensions,
+            sensitivity=self.sensitivity,
+            model_arg="model_name",
+        )
 
     @classmethod
     def class_name(cls) -> str:
