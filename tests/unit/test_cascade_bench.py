@@ -136,9 +136,7 @@ def test_learned_cascade_beats_random_escalation_at_the_same_cost(
 ) -> None:
     rep = next(r for r in reports if r.dataset == dataset)
     learned = rep.row(bench.LEARNED)
-    rand = bench.random_at_cost(
-        bench.load_frame(DATA / "routerbench" / f"{dataset}_test.csv"), learned.cost
-    )
+    rand = bench.random_at_cost(bench.load_frame(DATA / "routerbench" / f"{dataset}_test.csv"), learned.cost)
     assert learned.quality > rand.quality
     assert learned.cost < 0.5 * rep.premium.cost
 
@@ -147,9 +145,22 @@ def test_learned_cascade_beats_random_escalation_at_the_same_cost(
 @pytest.mark.xfail(
     strict=True,
     reason="measured, not met: the train-chosen budget point reaches 95.0% of premium quality at 34.2% "
-    "of its cost (ARC), 89.8% at 37.6% (MBPP), 88.3% at 33.1% (Winogrande) on the test sets",
+    "of its cost (ARC), 89.8% at 37.6% (MBPP), 88.3% at 33.1% (Winogrande) on the test sets; the "
+    "replayable verifiers' AUC (0.56-0.64) is below what the target needs (see the test below)",
 )
 @pytest.mark.parametrize("dataset", bench.DATASETS)
 def test_target_97_percent_quality_at_35_percent_cost(reports: list[bench.DatasetReport], dataset: str) -> None:
     rep = next(r for r in reports if r.dataset == dataset)
     assert any(rep.meets(name, max_cost=0.35, min_quality=0.97) for name in bench.CASCADES)
+
+
+@needs_data
+def test_the_replayable_verifiers_are_below_what_the_target_needs(reports: list[bench.DatasetReport]) -> None:
+    """Why the 97%/35% target is not met on RouterBench: the recorded signal is too weak, not the fit."""
+    by = {r.dataset: r for r in reports}
+    for ds in ("arc_challenge", "winograde"):
+        need = by[ds].bound.required_auc  # type: ignore[union-attr]
+        assert need is not None
+        assert all(auc < need for auc, _ in by[ds].verifier_signal.values())
+    # MBPP: premium fixes under half of mid's errors, so no mid-answer verifier reaches 97% within 35%
+    assert by["mbpp"].bound.required_auc is None  # type: ignore[union-attr]

@@ -38,12 +38,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from routed_llm.bench.verifier_bound import Bound, best_within_budget, required_auc, roc_auc
 from routed_llm.errors import RoutedLLMError
 from routed_llm.escalation import (
     AgreementVerifier,
     Attempt,
     LearnedVerifier,
     Verifier,
+    agreement,
     cascade,
     cascade_features,
 )
@@ -374,6 +376,9 @@ class DatasetReport:
     premium: Outcome
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
+    #: per replayable verifier: (ROC AUC on the mid answers, best quality within budget at an ideal threshold)
+    verifier_signal: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bound: Bound | None = None
 
     def row(self, name: str) -> Outcome:
         """Return the outcome called ``name``."""
@@ -408,6 +413,14 @@ def run(data_dir: Path, *, max_cost: float = 0.35, min_quality: float = 0.97) ->
             ]
         )
         ts = _thresholds(mid_p)
+        agree_scores = np.array([agreement(r[1], r[0]) for r in test.responses])
+        signal = {
+            name: (
+                roc_auc(scores, test.scores[:, 1]),
+                best_within_budget(scores, test.scores, test.costs, max_cost=max_cost),
+            )
+            for name, scores in (("learned", mid_p), ("agreement", agree_scores))
+        }
         rows = [
             base["all-cheap"],
             base["all-mid"],
@@ -432,6 +445,8 @@ def run(data_dir: Path, *, max_cost: float = 0.35, min_quality: float = 0.97) ->
                     "learned": learned.thresholds[1],
                     "learned_quality": learned_q.thresholds[1],
                 },
+                verifier_signal=signal,
+                bound=required_auc(test.scores, test.costs, max_cost=max_cost, min_quality=min_quality),
             )
         )
     return reports
@@ -459,8 +474,24 @@ def format_reports(reports: Sequence[DatasetReport], *, max_cost: float, min_qua
         for name in CASCADES:
             ok = rep.meets(name, max_cost=max_cost, min_quality=min_quality)
             lines.append(f"   target {'MET' if ok else 'NOT met'} by {name}")
+        lines.extend(_signal_lines(rep, max_cost=max_cost))
         lines.append("")
     return "\n".join(lines)
+
+
+def _signal_lines(rep: DatasetReport, *, max_cost: float) -> list[str]:
+    """Describe what the verifiers' signal allows: measured AUC, ideal-threshold quality, the AUC needed."""
+    out = [f"   mid-answer verifiers on test (ROC AUC; best quality within {max_cost:.0%} at an ideal threshold):"]
+    for name, (auc, best) in rep.verifier_signal.items():
+        out.append(f"     {name:10} AUC {auc:.3f}; {best:.1%}")
+    if rep.bound is not None:
+        if rep.bound.required_auc is None:
+            perfect = rep.bound.perfect_quality
+            need = f"is out of reach for any mid-answer verifier (a perfect one reaches {perfect:.1%})"
+        else:
+            need = f"needs AUC >= {rep.bound.required_auc:.2f} (simulated verifiers, ideal threshold)"
+        out.append(f"     the target {need}")
+    return out
 
 
 # --------------------------------------------------------------------------- the curve as a PNG

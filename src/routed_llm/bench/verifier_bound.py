@@ -1,0 +1,107 @@
+"""How good must a cascade's verifier be? A bound to set beside the measured verifiers.
+
+A cheap -> mid -> premium cascade that checks the mid answer can only be as good
+as its verifier's ranking: which mid answers it trusts and which it escalates.
+This module answers two questions on one dataset split, without any LLM call:
+
+* `best_within_budget`: the best quality a given verifier score reaches within
+  a cost budget when the acceptance threshold is chosen *ideally* (on the very
+  data being scored). It is an upper bound on what that verifier can do.
+* `required_auc`: the smallest ROC AUC (P(a right mid answer scores above a
+  wrong one)) a verifier needs for that ideal threshold to reach the target.
+  It is found by simulating verifiers of known AUC under the textbook
+  equal-variance Gaussian model (score = d * correct + N(0, 1), AUC =
+  Phi(d / sqrt 2)), with the same noise at every AUC so the scan is monotone.
+
+Comparing the measured AUC of the replayable verifiers with the required one
+says whether a target is out of reach for the signal, rather than for the fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+__all__ = ["Bound", "best_within_budget", "required_auc", "roc_auc", "simulated_quality"]
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """ROC AUC by the rank-sum (Mann-Whitney) formula; ties count one half. NaN without both classes."""
+    scores, labels = np.asarray(scores, float), np.asarray(labels) > 0
+    pos, neg = int(labels.sum()), int((~labels).sum())
+    if pos == 0 or neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    # average ranks over ties
+    i = 0
+    while i < len(scores):
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def best_within_budget(scores: np.ndarray, outcome: np.ndarray, costs: np.ndarray, *, max_cost: float) -> float:
+    """Best relative quality within ``max_cost`` of cheap -> mid -> premium, accepting mid answers above a threshold.
+
+    ``outcome`` and ``costs`` are (n, 3) per-tier scores and USD; every prompt
+    pays cheap + mid, escalated ones premium too (as `cascade_curve` charges).
+    The threshold is the best one for this very data, so this is a ceiling.
+    Returns quality relative to all-premium; ``-inf`` when even accepting every
+    mid answer exceeds the budget.
+    """
+    order = np.argsort(-np.asarray(scores, float), kind="mergesort")  # accept the most trusted first
+    mid, premium = outcome[order, 1], outcome[order, 2]
+    premium_cost = costs[order, 2]
+    n = len(order)
+    # k = number of accepted prompts, 0..n: accepted take the mid score, the rest premium's.
+    accepted_quality = np.concatenate([[0.0], np.cumsum(mid)])
+    escalated_quality = premium.sum() - np.concatenate([[0.0], np.cumsum(premium)])
+    escalated_cost = premium_cost.sum() - np.concatenate([[0.0], np.cumsum(premium_cost)])
+    quality = (accepted_quality + escalated_quality) / n / outcome[:, 2].mean()
+    cost = ((costs[:, 0] + costs[:, 1]).sum() + escalated_cost) / costs[:, 2].sum()
+    within = cost <= max_cost + 1e-12
+    return float(quality[within].max()) if within.any() else float("-inf")
+
+
+def simulated_quality(
+    outcome: np.ndarray, costs: np.ndarray, auc: float, *, max_cost: float, draws: int = 200, seed: int = 0
+) -> float:
+    """Mean `best_within_budget` of simulated mid-step verifiers whose AUC is ``auc``."""
+    d = np.sqrt(2.0) * NormalDist().inv_cdf(min(max(auc, 0.5), 1 - 1e-9))
+    noise = np.random.default_rng(seed).standard_normal((draws, len(outcome)))
+    correct = outcome[:, 1]
+    return float(np.mean([best_within_budget(correct * d + z, outcome, costs, max_cost=max_cost) for z in noise]))
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The verifier AUC a target needs on one split, and the quality a perfect ranking would give."""
+
+    required_auc: float | None  # None: not reached even by a perfect verifier
+    perfect_quality: float  # relative quality of a verifier that knows which mid answers are right
+
+
+def required_auc(
+    outcome: np.ndarray,
+    costs: np.ndarray,
+    *,
+    max_cost: float,
+    min_quality: float,
+    draws: int = 200,
+    step: float = 0.01,
+) -> Bound:
+    """Find the smallest AUC (``step`` grid from 0.5) whose simulated verifiers reach the target within budget."""
+    perfect = best_within_budget(outcome[:, 1], outcome, costs, max_cost=max_cost)
+    if perfect < min_quality:
+        return Bound(None, perfect)
+    for auc in np.arange(0.5, 1.0 + step / 2, step):
+        if simulated_quality(outcome, costs, float(auc), max_cost=max_cost, draws=draws) >= min_quality:
+            return Bound(round(float(auc), 4), perfect)
+    return Bound(1.0, perfect)
