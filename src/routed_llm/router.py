@@ -15,7 +15,7 @@ from typing import Any
 import litellm
 from pydantic import ValidationError
 
-from routed_llm.budget import BudgetManager
+from routed_llm.budget import BudgetManager, Closure
 from routed_llm.cache import CachedAnswer, ResponseCache, StreamRecorder
 from routed_llm.catalog import TierProfile, build_profiles
 from routed_llm.config import RoutingConfig, load_config
@@ -100,6 +100,24 @@ def _hints(hints: HintsLike) -> RouteHints:
         raise InvalidRequest(f"invalid routing hint: {problems}") from None
 
 
+def _within_budget(decision: RouteDecision, closures: Mapping[str, Closure]) -> RouteDecision:
+    """Apply ``on_exceeded: raise``: refuse a call whose tier is over a limit, and drop closed fallbacks."""
+    if not closures:
+        return decision
+    if decision.tier in closures:
+        raise closures[decision.tier].error(decision.tier)
+    # a fallback must not spend past a limit either
+    return decision.model_copy(
+        update={
+            "fallbacks": tuple(t for t in decision.fallbacks if t not in closures),
+            "excluded": {
+                **decision.excluded,
+                **{t: f"closed by budget ({c.reason})" for t, c in closures.items()},
+            },
+        }
+    )
+
+
 class Router:
     """Routes chat calls to tiers according to a `RoutingConfig`.
 
@@ -161,7 +179,7 @@ class Router:
     def state(self, hints: RouteHints | None = None, needs: RequestNeeds | None = None) -> RouterState:
         """Return the state the policy sees now: tier health, and tiers the budget closed for this call.
 
-        With ``budgets.on_exceeded: raise`` no tier is closed here; `_prepare` raises instead.
+        With ``budgets.on_exceeded: raise`` no tier is closed here; `_within_budget` raises instead, on a cache miss.
         """
         closed: dict[str, str] = {}
         if self.budget is not None and self.budget.config.on_exceeded == "downgrade":
@@ -172,12 +190,18 @@ class Router:
     def route(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> RouteDecision:
-        """Decide where a call would go, without calling anything."""
-        return self._prepare(messages, hints, params)[0]
+        """Decide where a call would go, without calling anything (raises `BudgetExceeded` as a call would)."""
+        decision, _, closures = self._prepare(messages, hints, params)
+        return _within_budget(decision, closures)
 
     def _prepare(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike, params: Mapping[str, Any]
-    ) -> tuple[RouteDecision, list[dict[str, Any]]]:
+    ) -> tuple[RouteDecision, list[dict[str, Any]], dict[str, Closure]]:
+        """Decide a call's route; with ``budgets.on_exceeded: raise`` also return the tiers over a limit.
+
+        The closures are enforced by `_within_budget` only once the cache has missed:
+        an answer already cached costs nothing, so a spent budget must not refuse it.
+        """
         msgs = normalize_messages(messages)
         route_hints, needs = _hints(hints), request_needs(msgs, params)
         decision = decide(
@@ -188,21 +212,21 @@ class Router:
             hints=route_hints,
             state=self.state(route_hints, needs),
         )
+        closures: dict[str, Closure] = {}
         if self.budget is not None and self.budget.config.on_exceeded == "raise":
             closures = self.budget.closures(route_hints.metadata, needs)
-            if decision.tier in closures:
-                raise closures[decision.tier].error(decision.tier)
-            if closures:  # a fallback must not spend past a limit either
-                decision = decision.model_copy(
-                    update={
-                        "fallbacks": tuple(t for t in decision.fallbacks if t not in closures),
-                        "excluded": {
-                            **decision.excluded,
-                            **{t: f"closed by budget ({c.reason})" for t, c in closures.items()},
-                        },
-                    }
-                )
-        return decision, msgs
+        return decision, msgs, closures
+
+    def _begin(
+        self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike, params: Mapping[str, Any]
+    ) -> tuple[RouteDecision, list[dict[str, Any]], str | None, CachedAnswer | None]:
+        """Route, look the call up in the cache, and on a miss apply the budget: (decision, messages, key, hit)."""
+        decision, msgs, closures = self._prepare(messages, hints, params)
+        key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        hit = self.cache.get(key) if key is not None and self.cache is not None else None
+        if hit is None:
+            decision = _within_budget(decision, closures)
+        return decision, msgs, key, hit
 
     def _remember(self, key: str | None, result: RoutedCompletion) -> None:
         if key is not None and self.cache is not None:
@@ -236,10 +260,9 @@ class Router:
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> RoutedCompletion:
         """Route and run a chat call. ``params`` are OpenAI chat params (tools, max_tokens, ...)."""
-        decision, msgs = self._prepare(messages, hints, params)
-        key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
-        if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+        if hit is not None and self.cache is not None:
             cached = self.cache.completion(hit, decision)
             trace.finish(cached.routing, _output(cached.response))
             return cached
@@ -257,10 +280,9 @@ class Router:
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> RoutedCompletion:
         """Async `complete`."""
-        decision, msgs = self._prepare(messages, hints, params)
-        key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
-        if key is not None and self.cache is not None and (hit := self.cache.get(key)) is not None:
+        if hit is not None and self.cache is not None:
             cached = self.cache.completion(hit, decision)
             trace.finish(cached.routing, _output(cached.response))
             return cached
@@ -299,11 +321,9 @@ class Router:
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> Iterator[Any]:
         """Route and stream: LiteLLM chunks, then a final `routed_llm.engine.StreamEnd`."""
-        decision, msgs = self._prepare(messages, hints, params)
-        key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         try:
-            hit = self.cache.get(key) if key is not None and self.cache is not None else None
             if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
                     yield self._observe_stream_item(cached, trace)
@@ -322,11 +342,9 @@ class Router:
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> AsyncIterator[Any]:
         """Async `stream`."""
-        decision, msgs = self._prepare(messages, hints, params)
-        key = self.cache.key(decision, msgs, params) if self.cache is not None else None
+        decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         try:
-            hit = self.cache.get(key) if key is not None and self.cache is not None else None
             if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
                     yield self._observe_stream_item(cached, trace)

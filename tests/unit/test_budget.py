@@ -289,6 +289,27 @@ def test_raise_mode_keeps_closed_tiers_out_of_fallbacks() -> None:
     assert "closed by budget" in d.excluded["fast"]
 
 
+@pytest.mark.parametrize("mode", ["complete", "stream"])
+def test_raise_mode_still_serves_a_cached_answer_for_free(mode: str) -> None:
+    r = Router(cfg({"daily_usd": 0.06, "on_exceeded": "raise"}, cache={"store": "memory://"}))
+    first = call(r)  # $0.05 spent, answer cached
+    spend(r, 0.05, now=datetime.now(UTC).timestamp())  # now over the daily limit
+    if mode == "complete":
+        again = call(r)
+        assert (
+            again.routing.cached
+            and again.response.choices[0].message.content == first.response.choices[0].message.content
+        )
+    else:
+        items = list(r.stream("hello", H, mock_response="hi there"))
+        assert items[-1].routing.cached
+    assert r.budget.spent_usd("day") == pytest.approx(0.10)  # the hit cost nothing
+    with pytest.raises(BudgetExceeded):  # a new question is refused before any traffic
+        r.complete("something else", H, mock_response="hi there")
+    with pytest.raises(BudgetExceeded):
+        r.route("hello", H)  # route() reports what a miss would do
+
+
 # --------------------------------------------------------------------------- alerts
 
 
