@@ -11,7 +11,13 @@ Nesting: a generation is a child of whatever OpenTelemetry span is current when
 the call starts, so a user's ``with langfuse.start_as_current_observation(...)``
 (or ``Router.span`` / `Telemetry.span`, which cascades and retrieval-first chains
 can open around their several calls) groups the calls of one logical request
-under one parent.
+under one parent. A *streamed* chain run cannot simply hold a ``with`` block
+open across its ``yield`` statements: the span would stay current in the
+consumer's code between chunks, and its context token would be detached in
+whatever context happens to close the generator (another task, the garbage
+collector), which OpenTelemetry refuses. `Telemetry.span_stream` /
+`Telemetry.aspan_stream` instead open the span when iteration starts and make
+it current only while the generator runs a step.
 
 No duplicates with Langfuse's own LangChain ``CallbackHandler``: that handler
 opens a generation for the chat-model run and, in sync code, makes it the current
@@ -29,14 +35,15 @@ the messages and the answer as well.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from routed_llm.engine import RoutingInfo, StreamEnd
 from routed_llm.errors import AllTiersFailed, StreamInterrupted, TelemetryError
@@ -58,6 +65,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: Marks the generations this module opened, so a nested router call never "adopts" one of ours.
 _OURS = "routed_llm.generation"
@@ -389,6 +398,70 @@ class CallTrace:
                 ).end()
 
 
+class _StepSpan:
+    """A Langfuse span current only while a generator runs one step, so no context crosses a ``yield``.
+
+    Why not ``with start_as_current_observation(...)`` around the generator body: that
+    attaches an OpenTelemetry context token on the first ``next()`` and detaches it on
+    the last, so between chunks the span is current *in the consumer's code* (its own
+    calls would nest under the chain), and a generator closed from another task or by
+    the garbage collector detaches a token created in a different context
+    ("Failed to detach context"). Here every attach is undone before the step yields.
+    """
+
+    def __init__(self, telemetry: Telemetry | None, name: str, metadata: Mapping[str, Any]) -> None:
+        self._observation: Any = None
+        self._context: Any = None
+        if telemetry is None or telemetry.langfuse is None:
+            return
+        try:
+            from opentelemetry import trace as otel_trace
+
+            # Parented on whatever is current when iteration starts, like a ``with`` block there.
+            self._observation = telemetry.langfuse.start_observation(
+                name=name, as_type="span", metadata=dict(metadata) or None
+            )
+            self._context = otel_trace.set_span_in_context(self._observation._otel_span)
+        except Exception:  # tracing must never break a run
+            logger.warning("could not open a Langfuse span", exc_info=True)
+            self._observation = self._context = None
+
+    @contextlib.contextmanager
+    def current(self) -> Iterator[None]:
+        """Make the span current for one step; the token is detached in the same step (same context)."""
+        if self._context is None:
+            yield
+            return
+        from opentelemetry import context as otel_context
+
+        token = otel_context.attach(self._context)
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    def end(self, exc: BaseException | None) -> None:
+        """End the span: plainly at the stream's end, as a warning if abandoned, as an error if it raised.
+
+        Cancellation counts as abandonment, not as an error of the run: it is how an
+        abandoned async stream is often finalised (asyncio cancels the pending
+        ``aclose()`` task at shutdown) and how a web server drops a gone client.
+        """
+        if self._observation is None:
+            return
+        try:
+            if isinstance(exc, GeneratorExit):
+                self._observation.update(level="WARNING", status_message="stream closed by the caller before its end")
+            elif isinstance(exc, asyncio.CancelledError):
+                self._observation.update(level="WARNING", status_message="stream cancelled before its end")
+            elif exc is not None:
+                self._observation.update(level="ERROR", status_message=_describe(exc))
+            self._observation.end()
+        except Exception:
+            logger.warning("could not end a Langfuse span", exc_info=True)
+        self._observation = self._context = None
+
+
 class Telemetry:
     """Where a `Router` reports its calls: a Langfuse client and/or Prometheus metrics.
 
@@ -482,12 +555,79 @@ class Telemetry:
                 ...  # each router call becomes a child generation
 
         Yields the Langfuse span (``None`` without Langfuse), on which callers may ``update``.
+        Not for the body of a generator: a streamed run uses `span_stream` / `aspan_stream`.
         """
         if self.langfuse is None:
             yield None
             return
         with self.langfuse.start_as_current_observation(name=name, as_type="span", metadata=metadata or None) as obs:
             yield obs
+
+    def span_stream(self, name: str, items: Iterator[_T], **metadata: Any) -> Generator[_T, None, None]:
+        """Yield ``items`` inside one Langfuse span: the streaming twin of `span`.
+
+        For a streamed run of several calls (cascade, retrieval-first)::
+
+            return telemetry.span_stream("cascade", self._steps(plan))
+
+        ``items`` should be a generator not started yet: all its work (every router
+        call) then runs while the span is current, so each call's generation is a
+        child of it. The span opens on the first ``next()`` and ends when ``items``
+        is exhausted (plainly), raises (level ERROR) or is abandoned by the consumer
+        (``close()``, ``break`` + garbage collection: level WARNING). In every case
+        ``items`` is closed first, inside the span, so its own open generation ends
+        before the span does. Between chunks nothing of the span is current.
+        """
+        span = _StepSpan(self, name, metadata)
+        ended: BaseException | None = None
+        try:
+            while True:
+                with span.current():
+                    try:
+                        item = next(items)
+                    except StopIteration:
+                        return
+                yield item
+        except BaseException as e:
+            ended = e
+            raise
+        finally:
+            try:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    with span.current():
+                        close()
+            finally:
+                span.end(ended)
+
+    async def aspan_stream(self, name: str, items: AsyncIterator[_T], **metadata: Any) -> AsyncGenerator[_T, None]:
+        """Async `span_stream`: the span is current only inside each ``__anext__`` step.
+
+        Safe however the consumer's steps are scheduled (LangChain runs each one in a
+        task of its own) and when the generator is finalised by the event loop in yet
+        another task: no context token ever outlives the step that attached it.
+        """
+        span = _StepSpan(self, name, metadata)
+        ended: BaseException | None = None
+        try:
+            while True:
+                with span.current():
+                    try:
+                        item = await anext(items)
+                    except StopAsyncIteration:
+                        return
+                yield item
+        except BaseException as e:
+            ended = e
+            raise
+        finally:
+            try:
+                aclose = getattr(items, "aclose", None)
+                if aclose is not None:
+                    with span.current():
+                        await aclose()
+            finally:
+                span.end(ended)
 
     def flush(self) -> None:
         """Send pending generations now (Langfuse batches them in the background)."""
