@@ -14,6 +14,10 @@ What both engines guarantee:
   answer is returned and the trail says the escalation was blocked.
 * Every model call is in the trail with its tier, reason, tokens and cost;
   ``cost_usd`` is their sum.
+* With Langfuse, a run is one trace: one span (``cascade`` / ``retrieval_first``)
+  whose children are the generations of every call, streamed or not. A streamed
+  run's span opens when iteration starts and closes when the stream ends, raises
+  or is abandoned by its consumer.
 * Streaming streams the answer finally accepted: answers that still have to be
   verified are generated whole; the last tier (whose answer is returned whatever
   the verifier says) is streamed live. Exceptions, so that nothing unaccepted is
@@ -25,7 +29,7 @@ What both engines guarantee:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,8 +51,10 @@ from routed_llm.types import Sensitivity
 
 __all__ = [
     "INSUFFICIENT",
+    "AsyncChainStream",
     "CascadeEngine",
     "ChainOutput",
+    "ChainStream",
     "ContextVerifier",
     "OnRetrievalError",
     "Passage",
@@ -127,6 +133,13 @@ class ChainOutput:
         }
 
 
+#: What ``stream`` returns: the accepted answer's text pieces, then the `ChainOutput`.
+#: A generator, so a consumer that stops early can ``close()`` it (ending the run's trace span).
+ChainStream = Generator[str | ChainOutput, None, None]
+#: What ``astream`` returns; ``aclose()`` it (or ``contextlib.aclosing``) when stopping early.
+AsyncChainStream = AsyncGenerator[str | ChainOutput, None]
+
+
 # --------------------------------------------------------------------------- calling a tier
 
 
@@ -184,6 +197,35 @@ def judge_on_tier(
 
 
 # --------------------------------------------------------------------------- the shared driver
+
+
+class _Closing:
+    """Close a router stream when the chain's stream is closed, not whenever it is collected.
+
+    So an abandoned run ends its live call's generation (as "closed by the caller")
+    at once, inside the run's span, and before the span itself ends. A class, not a
+    ``@contextmanager`` generator: an async generator helper would itself be closed
+    independently by the event loop at shutdown, racing the stream it guards.
+    """
+
+    def __init__(self, items: Any) -> None:
+        self.items = items
+
+    def __enter__(self) -> Any:
+        return self.items
+
+    def __exit__(self, *exc: object) -> None:
+        close = getattr(self.items, "close", None)
+        if close is not None:
+            close()
+
+    async def __aenter__(self) -> Any:
+        return self.items
+
+    async def __aexit__(self, *exc: object) -> None:
+        aclose = getattr(self.items, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 @dataclass
@@ -247,18 +289,35 @@ class _Driver:
         delta = getattr(choices[0], "delta", None) if choices else None
         return str(getattr(delta, "content", None) or "")
 
-    def _drive_stream(self, plan: _Plan) -> Iterator[str | ChainOutput]:
+    def _drive_stream(self, plan: _Plan) -> ChainStream:
+        """Stream a run inside one trace span, like `_drive`: every call's generation is a child of it.
+
+        The span opens when iteration starts and ends when the stream ends, raises or
+        is abandoned (see `routed_llm.telemetry.Telemetry.span_stream`).
+        """
+        telemetry = self.router.telemetry
+        steps = self._stream_steps(plan)
+        return telemetry.span_stream(self.span_name, steps) if telemetry is not None else steps
+
+    def _adrive_stream(self, plan: _Plan) -> AsyncChainStream:
+        """Async `_drive_stream`."""
+        telemetry = self.router.telemetry
+        steps = self._astream_steps(plan)
+        return telemetry.aspan_stream(self.span_name, steps) if telemetry is not None else steps
+
+    def _stream_steps(self, plan: _Plan) -> ChainStream:
         run, streamed = plan.run, False
         while run is not None and (tier := run.next_tier()) is not None:
             if run.returns_next and not plan.ask_confidence:
                 parts: list[str] = []
                 end: StreamEnd | None = None
-                for item in self.router.stream(plan.messages(tier), self._hints(plan, tier), **plan.params):
-                    if isinstance(item, StreamEnd):
-                        end = item
-                    elif piece := self._delta(item):
-                        parts.append(piece)
-                        yield piece
+                with _Closing(self.router.stream(plan.messages(tier), self._hints(plan, tier), **plan.params)) as live:
+                    for item in live:
+                        if isinstance(item, StreamEnd):
+                            end = item
+                        elif piece := self._delta(item):
+                            parts.append(piece)
+                            yield piece
                 if end is None:  # pragma: no cover - the router always ends a stream with StreamEnd
                     raise RoutedLLMError("the stream ended without usage")
                 run.record(_attempt(tier, "".join(parts), end.routing, None, False))
@@ -270,18 +329,20 @@ class _Driver:
             yield out.answer  # verified whole before it could be shown
         yield out
 
-    async def _adrive_stream(self, plan: _Plan) -> AsyncIterator[str | ChainOutput]:
+    async def _astream_steps(self, plan: _Plan) -> AsyncChainStream:
         run, streamed = plan.run, False
         while run is not None and (tier := run.next_tier()) is not None:
             if run.returns_next and not plan.ask_confidence:
                 parts: list[str] = []
                 end: StreamEnd | None = None
-                async for item in self.router.astream(plan.messages(tier), self._hints(plan, tier), **plan.params):
-                    if isinstance(item, StreamEnd):
-                        end = item
-                    elif piece := self._delta(item):
-                        parts.append(piece)
-                        yield piece
+                stream = self.router.astream(plan.messages(tier), self._hints(plan, tier), **plan.params)
+                async with _Closing(stream) as live:
+                    async for item in live:
+                        if isinstance(item, StreamEnd):
+                            end = item
+                        elif piece := self._delta(item):
+                            parts.append(piece)
+                            yield piece
                 if end is None:  # pragma: no cover
                     raise RoutedLLMError("the stream ended without usage")
                 run.record(_attempt(tier, "".join(parts), end.routing, None, False))
@@ -339,7 +400,7 @@ def _question(question: Any) -> str:
 class CascadeEngine(_Driver):
     """Cheap tier first; after each answer the verifier accepts or escalates to the next tier.
 
-    A non-streaming run is one ``cascade`` trace span with a generation per tier called.
+    A run, streamed or not, is one ``cascade`` trace span with a generation per tier called.
 
     Args:
         router: the core router.
@@ -408,11 +469,11 @@ class CascadeEngine(_Driver):
         """Async `invoke`."""
         return await self._adrive(self.plan(question, sensitivity))
 
-    def stream(self, question: str, sensitivity: str | Sensitivity | None = None) -> Iterator[str | ChainOutput]:
+    def stream(self, question: str, sensitivity: str | Sensitivity | None = None) -> ChainStream:
         """Yield the accepted answer's text pieces, then the `ChainOutput`."""
         return self._drive_stream(self.plan(question, sensitivity))
 
-    def astream(self, question: str, sensitivity: str | Sensitivity | None = None) -> AsyncIterator[str | ChainOutput]:
+    def astream(self, question: str, sensitivity: str | Sensitivity | None = None) -> AsyncChainStream:
         """Async `stream`."""
         return self._adrive_stream(self.plan(question, sensitivity))
 
@@ -615,13 +676,13 @@ class RetrievalFirstEngine(_Driver):
 
     def stream(
         self, question: str, passages: Sequence[Passage] | BaseException, sensitivity: str | None = None
-    ) -> Iterator[str | ChainOutput]:
+    ) -> ChainStream:
         """Yield the accepted answer's text pieces, then the `ChainOutput`."""
         return self._drive_stream(self.plan(question, passages, sensitivity))
 
     def astream(
         self, question: str, passages: Sequence[Passage] | BaseException, sensitivity: str | None = None
-    ) -> AsyncIterator[str | ChainOutput]:
+    ) -> AsyncChainStream:
         """Async `stream`."""
         return self._adrive_stream(self.plan(question, passages, sensitivity))
 

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -107,7 +108,8 @@ class CascadeChain(Runnable[Any, dict[str, Any]]):
 
         def transform(inputs: Iterator[Any]) -> Iterator[AddableDict]:
             for value in inputs:
-                yield from _chunks(self.engine.stream(*_parse_input(value, config)))
+                with contextlib.closing(self.engine.stream(*_parse_input(value, config))) as items:
+                    yield from _chunks(items)
 
         yield from self._transform_stream_with_config(iter([input]), transform, config, run_type="chain")
 
@@ -118,9 +120,10 @@ class CascadeChain(Runnable[Any, dict[str, Any]]):
 
         async def transform(inputs: AsyncIterator[Any]) -> AsyncIterator[AddableDict]:
             async for value in inputs:
-                async for item in self.engine.astream(*_parse_input(value, config)):
-                    for chunk in _chunks(iter([item])):
-                        yield chunk
+                async with contextlib.aclosing(self.engine.astream(*_parse_input(value, config))) as items:
+                    async for item in items:
+                        for chunk in _chunks(iter([item])):
+                            yield chunk
 
         async for chunk in self._atransform_stream_with_config(_aiter(input), transform, config, run_type="chain"):
             yield chunk
@@ -170,7 +173,9 @@ class RetrievalFirstChain(Runnable[Any, dict[str, Any]]):
         def transform(inputs: Iterator[Any]) -> Iterator[AddableDict]:
             for value in inputs:
                 question, sensitivity = _parse_input(value, config)
-                yield from _chunks(self.engine.stream(question, self._retrieve(question, config), sensitivity))
+                passages = self._retrieve(question, config)
+                with contextlib.closing(self.engine.stream(question, passages, sensitivity)) as items:
+                    yield from _chunks(items)
 
         yield from self._transform_stream_with_config(iter([input]), transform, config, run_type="chain")
 
@@ -183,9 +188,10 @@ class RetrievalFirstChain(Runnable[Any, dict[str, Any]]):
             async for value in inputs:
                 question, sensitivity = _parse_input(value, config)
                 passages = await self._aretrieve(question, config)
-                async for item in self.engine.astream(question, passages, sensitivity):
-                    for chunk in _chunks(iter([item])):
-                        yield chunk
+                async with contextlib.aclosing(self.engine.astream(question, passages, sensitivity)) as items:
+                    async for item in items:
+                        for chunk in _chunks(iter([item])):
+                            yield chunk
 
         async for chunk in self._atransform_stream_with_config(_aiter(input), transform, config, run_type="chain"):
             yield chunk

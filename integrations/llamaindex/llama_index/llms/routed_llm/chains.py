@@ -19,7 +19,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import Any
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
@@ -29,7 +30,15 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.llms.routed_llm.base import RoutedLLM
 
-from routed_llm.chains import CascadeEngine, ChainOutput, OnRetrievalError, Passage, RetrievalFirstEngine
+from routed_llm.chains import (
+    AsyncChainStream,
+    CascadeEngine,
+    ChainOutput,
+    ChainStream,
+    OnRetrievalError,
+    Passage,
+    RetrievalFirstEngine,
+)
 from routed_llm.escalation import OnVerifierError, Verifier
 
 __all__ = ["CascadeQueryEngine", "RetrievalFirstQueryEngine"]
@@ -43,20 +52,24 @@ def _metadata(out: ChainOutput) -> dict[str, Any]:
     return d
 
 
-def _stream(items: Iterator[str | ChainOutput], metadata: dict[str, Any]) -> Generator[str, None, None]:
-    for item in items:
-        if isinstance(item, ChainOutput):
-            metadata.update(_metadata(item))
-        else:
-            yield item
+def _stream(items: ChainStream, metadata: dict[str, Any]) -> Generator[str, None, None]:
+    # Closing the response generator closes the engine's stream at once, which ends the run's trace span.
+    with contextlib.closing(items):
+        for item in items:
+            if isinstance(item, ChainOutput):
+                metadata.update(_metadata(item))
+            else:
+                yield item
 
 
-async def _astream(items: AsyncIterator[str | ChainOutput], metadata: dict[str, Any]) -> AsyncGenerator[str, None]:
-    async for item in items:
-        if isinstance(item, ChainOutput):
-            metadata.update(_metadata(item))
-        else:
-            yield item
+async def _astream(items: AsyncChainStream, metadata: dict[str, Any]) -> AsyncGenerator[str, None]:
+    # An async generator is not closed when dropped, only finalised later by the loop: close it explicitly.
+    async with contextlib.aclosing(items):
+        async for item in items:
+            if isinstance(item, ChainOutput):
+                metadata.update(_metadata(item))
+            else:
+                yield item
 
 
 class CascadeQueryEngine(BaseQueryEngine):
