@@ -17,6 +17,7 @@ Order of reasoning, which is also the order of the ``reason`` text:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +115,20 @@ def _matches(cond: RuleCondition, decision_facts: Mapping[str, Any], hints: Rout
     return True
 
 
+_descriptions: dict[int, tuple[weakref.ref[RuleCondition], str]] = {}
+
+
+def _describe(cond: RuleCondition) -> str:
+    """``cond.describe()``, rendered once per condition object (configs are frozen)."""
+    entry = _descriptions.get(id(cond))
+    if entry is not None and entry[0]() is cond:
+        return entry[1]
+    text = cond.describe()
+    key = id(cond)
+    _descriptions[key] = (weakref.ref(cond, lambda _: _descriptions.pop(key, None)), text)
+    return text
+
+
 def _dedupe(names: Sequence[str]) -> list[str]:
     seen: set[str] = set()
     return [n for n in names if not (n in seen or seen.add(n))]  # type: ignore[func-returns-value]
@@ -187,7 +202,7 @@ def decide(
                     rule.tier,
                     *(rule.fallbacks if rule.fallbacks is not None else config.fallbacks_for(rule.tier)),
                 ]
-                why = f"rule {rule_name!r} ({rule.when.describe()}) -> {rule.tier}"
+                why = f"rule {rule_name!r} ({_describe(rule.when)}) -> {rule.tier}"
                 break
         if not chain:
             default = config.routing.default

@@ -265,7 +265,9 @@ class ChatRoutedLLM(BaseChatModel):
     @property
     def routed(self) -> Router:
         """The core router behind this model."""
-        return self._router
+        # Read straight from pydantic's private-attribute store: ``self._router`` goes
+        # through a failed lookup and ``BaseModel.__getattr__`` (~2 us), several times per call.
+        return self.__pydantic_private__["_router"]  # type: ignore[index]
 
     # ------------------------------------------------------------------ LangChain identity
 
@@ -275,19 +277,22 @@ class ChatRoutedLLM(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
+        router = self.routed
         return {
-            "tiers": {name: list(p.models) for name, p in self._router.profiles.items()},
-            "default_tier": self._router.config.routing.default,
+            "tiers": {name: list(p.models) for name, p in router.profiles.items()},
+            "default_tier": router.config.routing.default,
             "tier": self.tier,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        tier = kwargs.get("model") or kwargs.get("tier") or self.tier or self._router.config.routing.default
+        router = self.routed
+        tier = kwargs.get("model") or kwargs.get("tier") or self.tier or router.config.routing.default
+        profile = router.profiles.get(tier)
         params = LangSmithParams(
             ls_provider="routed_llm",
-            ls_model_name=self._router.profiles[tier].models[0] if tier in self._router.profiles else str(tier),
+            ls_model_name=profile.deployments[0].model if profile is not None else str(tier),
             ls_model_type="chat",
         )
         temperature = kwargs.get("temperature", self.temperature)
@@ -411,7 +416,7 @@ class ChatRoutedLLM(BaseChatModel):
         if self.streaming:
             return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
         msgs, hints, params = self._payload(messages, stop, kwargs)
-        result = self._router.complete(msgs, hints, **params)
+        result = self.routed.complete(msgs, hints, **params)
         return self._chat_result(result.response, result.routing)
 
     async def _agenerate(
@@ -427,7 +432,7 @@ class ChatRoutedLLM(BaseChatModel):
         # LangChain runs async callbacks in a copied context, so a Langfuse handler's generation
         # is not current here; adopting it keeps one generation per call instead of two.
         with adopt_langchain_run(run_manager):
-            result = await self._router.acomplete(msgs, hints, **params)
+            result = await self.routed.acomplete(msgs, hints, **params)
         return self._chat_result(result.response, result.routing)
 
     @staticmethod
@@ -448,7 +453,7 @@ class ChatRoutedLLM(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         msgs, hints, params = self._payload(messages, stop, kwargs)
         convert = _ChunkConverter()
-        for item in self._router.stream(msgs, hints, **params):
+        for item in self.routed.stream(msgs, hints, **params):
             gen = _final_chunk(item) if isinstance(item, StreamEnd) else _generation_chunk(convert(item))
             if gen is None:
                 continue
@@ -467,7 +472,7 @@ class ChatRoutedLLM(BaseChatModel):
         msgs, hints, params = self._payload(messages, stop, kwargs)
         convert = _ChunkConverter()
         with adopt_langchain_run(run_manager or run_ref):
-            async for item in self._router.astream(msgs, hints, **params):
+            async for item in self.routed.astream(msgs, hints, **params):
                 gen = _final_chunk(item) if isinstance(item, StreamEnd) else _generation_chunk(convert(item))
                 if gen is None:
                     continue
