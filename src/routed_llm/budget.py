@@ -11,7 +11,9 @@ Why counters and integers: each entry adds its cost, in nano-dollars, to one
 counter per (window, scope) in the same transaction that stores the entry, so a
 limit check is one indexed read, sums are exact (no float drift over millions of
 calls), and an entry replayed after a ledger failure is recognised by its id and
-never counted twice.
+never counted twice. The counters also let the entry log be bounded: entries older
+than ``budgets.keep_entries_days`` are trimmed as new ones are written (they only
+feed ``routed-llm report``), and no limit reads them.
 """
 
 from __future__ import annotations
@@ -58,6 +60,13 @@ logger = logging.getLogger(__name__)
 #: Ledger amounts are integer nano-dollars: exact sums, and 9.2e9 USD of headroom in an int64.
 NANO = 1_000_000_000
 WINDOWS = ("day", "week", "month")
+DAY_S = 86400.0
+#: The SQLite and memory ledgers trim their entry log at most this often (a DELETE per write would
+#: cost every call an index range scan; an hour late is nothing against a retention of days).
+TRIM_EVERY_S = 3600.0
+#: How long a trimmed entry's id is still remembered, so a late journal replay is not counted twice
+#: in a window that is still open: longer than any window (a month, plus a day for time zones).
+REMEMBER_IDS_S = 35 * 86400.0
 _WINDOW_WORD = {"day": "daily", "week": "weekly", "month": "monthly"}
 _FIELD = {"day": "daily_usd", "week": "weekly_usd", "month": "monthly_usd"}
 
@@ -190,23 +199,58 @@ class Ledger(Protocol):
         ...
 
 
-class MemoryLedger:
-    """A ledger in this process only: for tests and scripts."""
+class _Trimmer:
+    """When an entry log is due for trimming: once per ``every_s`` per ledger object (so per process).
 
-    def __init__(self) -> None:
+    The first write of each process trims, so a short-lived script still keeps the log bounded.
+    """
+
+    def __init__(self, keep_entries_s: float | None, every_s: float) -> None:
+        self.keep_entries_s = keep_entries_s
+        self.every_s = every_s
+        self._last = float("-inf")
+
+    def due(self) -> float | None:
+        """Return the cutoff (Unix time; older entries go) if a trim is due now, else ``None``."""
+        if self.keep_entries_s is None:
+            return None
+        tick = time.monotonic()
+        if tick - self._last < self.every_s:
+            return None
+        self._last = tick  # racing threads may both trim: harmless, the second deletes nothing
+        return time.time() - self.keep_entries_s
+
+
+class MemoryLedger:
+    """A ledger in this process only: for tests and scripts.
+
+    ``keep_entries_s`` bounds the entry log as in the other ledgers (``None``: keep every entry).
+    """
+
+    def __init__(self, *, keep_entries_s: float | None = None, trim_every_s: float = TRIM_EVERY_S) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, SpendEntry] = {}
         self._counters: dict[str, int] = {}
         self._claims: set[str] = set()
+        self._trim = _Trimmer(keep_entries_s, trim_every_s)
+        self._trimmed: dict[str, float] = {}
 
     def record(self, entry: SpendEntry, counters: Sequence[str]) -> bool:
-        """Store the entry and bump its counters."""
+        """Store the entry and bump its counters; trim old entries when due."""
         with self._lock:
-            if entry.id in self._entries:
+            if entry.id in self._entries or entry.id in self._trimmed:
                 return False
             self._entries[entry.id] = entry
             for key in counters:
                 self._counters[key] = self._counters.get(key, 0) + to_nano(entry.cost_usd)
+            cutoff = self._trim.due()
+            if cutoff is not None:
+                forget = time.time() - REMEMBER_IDS_S
+                for e in self._entries.values():
+                    if e.ts < cutoff:
+                        self._trimmed[e.id] = e.ts
+                self._entries = {k: e for k, e in self._entries.items() if e.ts >= cutoff}
+                self._trimmed = {k: ts for k, ts in self._trimmed.items() if ts >= forget}
             return True
 
     def totals(self, counters: Sequence[str]) -> dict[str, int]:
@@ -239,6 +283,8 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS spend_ts ON spend (ts)",
     "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, nano INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, ts REAL NOT NULL)",
+    # ids of trimmed entries, kept REMEMBER_IDS_S: the spend row was the replay guard
+    "CREATE TABLE IF NOT EXISTS trimmed (id TEXT PRIMARY KEY, ts REAL NOT NULL)",
 )
 
 
@@ -249,11 +295,26 @@ class SQLiteLedger:
     IMMEDIATE`` transaction (entry + counters), so concurrent writers queue on the
     lock instead of losing updates. A writer that waits longer than
     ``lock_timeout_s`` gets a `LedgerError` (and the manager keeps the entry).
+
+    With ``keep_entries_s`` set, entries older than that are deleted inside a write
+    transaction at most once per ``trim_every_s`` per process (an indexed range delete
+    on ``ts``); counters, which the limits read, are left alone. A deleted entry's id
+    is kept ``REMEMBER_IDS_S`` longer (table ``trimmed``), since its row was what made a
+    replay of it count once: a short retention then still never counts an entry twice
+    in an open window.
     """
 
-    def __init__(self, path: str | Path, *, lock_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        lock_timeout_s: float = 10.0,
+        keep_entries_s: float | None = None,
+        trim_every_s: float = TRIM_EVERY_S,
+    ) -> None:
         self.path = Path(path).expanduser()
         self.lock_timeout_s = lock_timeout_s
+        self._trim = _Trimmer(keep_entries_s, trim_every_s)
         self._local = threading.local()
         self._ready = False
         self._init_lock = threading.Lock()
@@ -303,6 +364,9 @@ class SQLiteLedger:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if conn.execute("SELECT 1 FROM trimmed WHERE id = ?", (entry.id,)).fetchone():
+                    conn.execute("ROLLBACK")
+                    return False
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO spend VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -323,6 +387,15 @@ class SQLiteLedger:
                         "ON CONFLICT(key) DO UPDATE SET nano = nano + excluded.nano",
                         [(k, nano) for k in counters],
                     )
+                cutoff = self._trim.due()
+                if cutoff is not None:
+                    forget = time.time() - REMEMBER_IDS_S
+                    conn.execute("DELETE FROM trimmed WHERE ts < ?", (forget,))
+                    conn.execute(
+                        "INSERT OR IGNORE INTO trimmed SELECT id, ts FROM spend WHERE ts < ? AND ts >= ?",
+                        (cutoff, forget),
+                    )
+                    conn.execute("DELETE FROM spend WHERE ts < ?", (cutoff,))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -383,13 +456,19 @@ class SQLiteLedger:
             self._local.conn = None
 
 
-# Store the entry once (its id key is the guard), bump every counter, append to the log.
+# Store the entry once (its id key is the guard), bump every counter, add it to the log (a sorted
+# set by time) and drop log entries older than the cutoff. A log list left by an older version
+# (KEYS[3]) gets no more entries: it is set to expire once its newest entry is past the cutoff.
 _REDIS_RECORD = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+if ARGV[5] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+  if redis.call('TTL', KEYS[3]) == -1 then redis.call('EXPIRE', KEYS[3], ARGV[6]) end
+end
 local nano = tonumber(ARGV[2])
 if nano ~= 0 then
-  for i = 3, #KEYS do
+  for i = 4, #KEYS do
     redis.call('INCRBY', KEYS[i], nano)
     redis.call('EXPIRE', KEYS[i], ARGV[3])
   end
@@ -399,12 +478,21 @@ return 1
 
 
 class RedisLedger:
-    """Redis, shared by every host: one Lua script per entry, so an entry and its counters are atomic."""
+    """Redis, shared by every host: one Lua script per entry, so an entry and its counters are atomic.
+
+    The entry log is a sorted set scored by time (``<namespace>:log``). With ``keep_entries_s`` set,
+    the script that adds an entry also removes the entries older than that (``ZREMRANGEBYSCORE``,
+    O(log n) plus what it removes), so the log stays bounded with no extra round trip or job. The
+    unbounded list earlier versions appended to (``<namespace>:entries``) is still read, takes no
+    new entries, and expires ``keep_entries_s`` after the first trim.
+    """
 
     #: Counters and entry ids outlive the longest window (a month) with room to spare.
     KEEP_S = 400 * 86400
 
-    def __init__(self, url: str, *, namespace: str = "routed_llm:ledger") -> None:
+    def __init__(
+        self, url: str, *, namespace: str = "routed_llm:ledger", keep_entries_s: float | None = None
+    ) -> None:
         try:
             import redis
         except ImportError as e:  # pragma: no cover - depends on the install
@@ -414,6 +502,7 @@ class RedisLedger:
         self._client: Any = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._script = self._client.register_script(_REDIS_RECORD)
         self.namespace = namespace
+        self.keep_entries_s = keep_entries_s
 
     def _k(self, key: str) -> str:
         return f"{self.namespace}:{key}"
@@ -425,9 +514,24 @@ class RedisLedger:
 
     def record(self, entry: SpendEntry, counters: Sequence[str]) -> bool:
         """Store the entry and bump its counters atomically (idempotent by entry id)."""
-        keys = [self._k(f"entry:{entry.id}"), self._k("entries"), *(self._k(f"c:{c}") for c in counters)]
+        keys = [
+            self._k(f"entry:{entry.id}"),
+            self._k("log"),
+            self._k("entries"),
+            *(self._k(f"c:{c}") for c in counters),
+        ]
+        keep = self.keep_entries_s
+        cutoff = repr(time.time() - keep) if keep is not None else ""
+        args: list[str | int] = [
+            entry.to_json(),
+            to_nano(entry.cost_usd),
+            self.KEEP_S,
+            repr(float(entry.ts)),
+            cutoff,
+            max(1, int(keep or 0)),
+        ]
         try:
-            return bool(self._script(keys=keys, args=[entry.to_json(), to_nano(entry.cost_usd), self.KEEP_S]))
+            return bool(self._script(keys=keys, args=args))
         except self._redis.RedisError as e:
             raise self._fail(e, "record spend") from e
 
@@ -449,28 +553,32 @@ class RedisLedger:
             raise self._fail(e, "record an alert") from e
 
     def entries(self, since: float | None = None) -> list[SpendEntry]:
-        """Entries, oldest first."""
+        """Entries, oldest first (a range read on the log; the old-format list, if any, is merged in)."""
         try:
-            raw = self._client.lrange(self._k("entries"), 0, -1)
+            pipe = self._client.pipeline(transaction=False)  # one round trip
+            pipe.zrangebyscore(self._k("log"), "-inf" if since is None else repr(float(since)), "+inf")
+            pipe.lrange(self._k("entries"), 0, -1)
+            raw, legacy = pipe.execute()
         except self._redis.RedisError as e:
             raise self._fail(e, "be read") from e
         out = [SpendEntry.from_json(r) for r in raw]
-        return sorted((e for e in out if since is None or e.ts >= since), key=lambda e: e.ts)
+        out += [e for e in map(SpendEntry.from_json, legacy) if since is None or e.ts >= since]
+        return sorted(out, key=lambda e: e.ts)
 
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
 
 
-def make_ledger(url: str, *, lock_timeout_s: float = 10.0) -> Ledger:
-    """Build the ledger a ``budgets.store`` URL names."""
+def make_ledger(url: str, *, lock_timeout_s: float = 10.0, keep_entries_s: float | None = None) -> Ledger:
+    """Build the ledger a ``budgets.store`` URL names; ``keep_entries_s=None`` never trims (readers)."""
     scheme = url.split("://", 1)[0].lower()
     if scheme == "memory":
-        return MemoryLedger()
+        return MemoryLedger(keep_entries_s=keep_entries_s)
     if scheme in ("redis", "rediss"):
-        return RedisLedger(url)
+        return RedisLedger(url, keep_entries_s=keep_entries_s)
     if scheme == "sqlite":
-        return SQLiteLedger(sqlite_path(url), lock_timeout_s=lock_timeout_s)
+        return SQLiteLedger(sqlite_path(url), lock_timeout_s=lock_timeout_s, keep_entries_s=keep_entries_s)
     raise ConfigError(f"  - budgets.store: unsupported ledger URL {redact_url(url)!r}")
 
 
@@ -509,7 +617,9 @@ class BudgetManager:
         self.config = config
         self.profiles = dict(profiles)
         self.ledger: Ledger = ledger or make_ledger(
-            config.store.get_secret_value(), lock_timeout_s=config.lock_timeout_s
+            config.store.get_secret_value(),
+            lock_timeout_s=config.lock_timeout_s,
+            keep_entries_s=config.keep_entries_days * DAY_S,
         )
         self.tz = ZoneInfo(config.timezone)
         self._callbacks: list[Callable[[BudgetAlert], None]] = []

@@ -550,6 +550,10 @@ class BudgetsConfig(_Strict):
     """Seconds to wait for another process's SQLite write lock before reporting a ledger error."""
     record_metadata: list[str] = Field(default_factory=lambda: ["user_id", "tags"])
     """Call-metadata keys stored with each ledger entry, for ``routed-llm report --by tag``."""
+    keep_entries_days: float = Field(default=400, gt=0, allow_inf_nan=False)
+    """How long the ledger keeps individual entries (what ``routed-llm report`` reads); older ones are
+    trimmed as new ones are written. The limit counters are kept apart and not trimmed by this, so the
+    daily/weekly/monthly limits stay exact, whatever the value; the default covers a year of reports."""
     journal_dir: str | None = None
     """Where spend the ledger could not take is written at once, so a crash or exit loses none; the
     next router on the host replays it (entries carry ids, so nothing is counted twice). Default:
@@ -561,6 +565,13 @@ class BudgetsConfig(_Strict):
         for item in v:
             if isinstance(item, float) and not 0 < item <= 1:
                 raise ValueError(f"alert thresholds are fractions of a limit in (0, 1], got {item}")
+        return v
+
+    @field_validator("keep_entries_days", mode="before")
+    @classmethod
+    def _days_not_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # YAML reads yes/no as booleans, which pydantic would take as 1/0 days
+            raise ValueError("expected a number of days, not a boolean")
         return v
 
     @field_validator("timezone")

@@ -270,3 +270,94 @@ def test_report_reads_a_redis_ledger(redis_url: str, tmp_path: Path, capsys: pyt
     assert out["calls"] == 2 and out["total_usd"] == pytest.approx(0.4)
     assert out["by"]["tier"][0] == {"tier": "cloud", "calls": 1, "cost_usd": 0.4}
     assert out["by"]["tag"][0] == {"tag": "rag", "calls": 1, "cost_usd": 0.4}
+
+
+# --------------------------------------------------------------------------- a bounded entry log
+
+
+def _redis_db(redis_url: str, db: int) -> tuple[str, Any]:
+    import redis
+
+    store = redis_url.rsplit("/", 1)[0] + f"/{db}"
+    client = redis.Redis.from_url(store)
+    client.flushdb()
+    return store, client
+
+
+def test_redis_entry_log_is_trimmed_with_each_write(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from routed_llm.budget import SpendEntry
+    from routed_llm.cli import main
+
+    store, client = _redis_db(redis_url, 7)
+    now = time.time()
+    old, recent = now - 40 * 86400, now - 2 * 86400
+    before = budget_router(store)  # the default keeps 400 days
+    before.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=1.0, metadata={"user_id": "alice"}, now=old)
+    before.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=2.0, metadata={"user_id": "bob"},
+                         now=old + 60)
+    before.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.5, metadata={"user_id": "alice"},
+                         now=recent)
+    assert client.zcard("routed_llm:ledger:log") == 3
+
+    after = budget_router(store, keep_entries_days=30)  # another host, shorter retention
+    after.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.25, metadata={"user_id": "carol"})
+    assert client.type("routed_llm:ledger:log") == b"zset" and client.zcard("routed_llm:ledger:log") == 2
+    assert [e.cost_usd for e in after.budget.ledger.entries()] == [0.5, 0.25]
+    assert [e.cost_usd for e in after.budget.ledger.entries(since=now - 86400)] == [0.25]
+    # the windows of the trimmed entries keep their spend: limits read counters, never the log
+    assert after.budget.spent_usd("day", now=old) == pytest.approx(3.0)
+    assert after.budget.spent_usd("day", "provider:anthropic", now=old) == pytest.approx(3.0)
+    assert after.budget.spent_usd("day", now=recent) == pytest.approx(0.5)
+
+    assert main(["report", "--store", store, "--json", "--by", "user"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["calls"] == 2 and out["total_usd"] == pytest.approx(0.75)
+    assert out["by"]["user"] == [{"user": "alice", "calls": 1, "cost_usd": 0.5},
+                                 {"user": "carol", "calls": 1, "cost_usd": 0.25}]
+
+    # an entry older than the retention (a late journal replay) is counted once, never logged, never re-counted
+    stale = SpendEntry("stale", old, "cloud", "anthropic/claude-x", "anthropic", 0.125)
+    assert after.budget.ledger.record(stale, ["c"]) is True
+    assert after.budget.ledger.record(stale, ["c"]) is False
+    assert after.budget.ledger.totals(["c"]) == {"c": 125_000_000}
+    assert client.zcard("routed_llm:ledger:log") == 2
+
+
+def test_redis_trimming_under_concurrent_writers_loses_no_spend(redis_url: str) -> None:
+    store, client = _redis_db(redis_url, 8)
+    routers = [budget_router(store, keep_entries_days=30, daily_usd=1e6) for _ in range(4)]
+    now = time.time()
+
+    def work(n: int) -> None:
+        for i in range(50):  # every other entry is older than the retention
+            when = now - (45 * 86400 if i % 2 else 60)
+            routers[n].budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.01, now=when)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert client.zcard("routed_llm:ledger:log") == 100
+    assert all(e.ts > now - 86400 for e in routers[0].budget.ledger.entries())
+    assert routers[0].budget.spent_usd("month", now=now) == pytest.approx(1.0)
+    assert routers[0].budget.spent_usd("day", now=now - 45 * 86400) == pytest.approx(1.0)
+
+
+def test_redis_log_left_by_an_older_version_is_read_then_expires(redis_url: str) -> None:
+    from routed_llm.budget import SpendEntry
+
+    store, client = _redis_db(redis_url, 9)
+    now = time.time()
+    for entry_id, age in (("legacy-old", 50), ("legacy-new", 3)):  # what earlier versions RPUSHed
+        entry = SpendEntry(entry_id, now - age * 86400, "cloud", "anthropic/claude-x", "anthropic", 0.5)
+        client.rpush("routed_llm:ledger:entries", entry.to_json())
+    r = budget_router(store, keep_entries_days=30)
+    assert [e.id for e in r.budget.ledger.entries()] == ["legacy-old", "legacy-new"]
+    new = r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.25)
+    assert [e.id for e in r.budget.ledger.entries()] == ["legacy-old", "legacy-new", new.id]
+    assert [e.id for e in r.budget.ledger.entries(since=now - 10 * 86400)] == ["legacy-new", new.id]
+    assert client.llen("routed_llm:ledger:entries") == 2  # takes no new entries
+    assert 30 * 86400 - 60 < client.ttl("routed_llm:ledger:entries") <= 30 * 86400  # gone with its newest entry

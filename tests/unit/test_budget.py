@@ -6,6 +6,7 @@ recorded cost is the engine's real accounting with the deployment's prices.
 
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,10 @@ def call(r: Router, hints: dict[str, Any] | None = None, **params: Any) -> Any:
         ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
         ({"on_exceeded": "explode"}, "budgets.on_exceeded"),
         ({"daly_usd": 5}, "budgets.daly_usd: unknown field"),
+        ({"keep_entries_days": 0}, "budgets.keep_entries_days: Input should be greater than 0"),
+        ({"keep_entries_days": -30}, "budgets.keep_entries_days: Input should be greater than 0"),
+        ({"keep_entries_days": "a year"}, "budgets.keep_entries_days: Input should be a valid number"),
+        ({"keep_entries_days": True}, "budgets.keep_entries_days: expected a number of days, not a boolean"),
     ],
 )
 def test_bad_budget_config_names_the_field(budgets: dict[str, Any], needle: str) -> None:
@@ -124,6 +129,72 @@ def test_sqlite_ledger_threads_lose_no_update(tmp_path: Path) -> None:
         t.join()
     assert ledger.totals(["c"]) == {"c": sum(40 * 1_000_000 * (n + 1) for n in range(8))}
     assert len(ledger.entries()) == 320
+
+
+def aged(days: float, entry_id: str, usd: float = 0.25) -> SpendEntry:
+    return SpendEntry(entry_id, time.time() - days * 86400, "cloud", "anthropic/claude-x", "anthropic", usd)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_entry_log_is_trimmed_and_counters_are_not(kind: str, tmp_path: Path) -> None:
+    def ledger(name: str, **kw: Any) -> SQLiteLedger | MemoryLedger:
+        return SQLiteLedger(tmp_path / name, **kw) if kind == "sqlite" else MemoryLedger(**kw)
+
+    keep = 10 * 86400
+    trimming = ledger("every.db", keep_entries_s=keep, trim_every_s=0)  # trims on every write
+    assert trimming.record(aged(20, "old"), ["c"]) is True
+    assert trimming.record(aged(9, "recent"), ["c"]) is True
+    assert [e.id for e in trimming.entries()] == ["recent"]
+    assert trimming.totals(["c"]) == {"c": 500_000_000}  # both still counted
+    # a journal replaying the trimmed entry: its month is still open, so its id is still known
+    assert trimming.record(aged(20, "old"), ["c"]) is False
+    assert trimming.totals(["c"]) == {"c": 500_000_000}
+
+    # the default schedule: the first write of a ledger trims, later ones do not (no DELETE per call)
+    hourly = ledger("hourly.db", keep_entries_s=keep)
+    hourly.record(aged(21, "old"), ["c"])
+    hourly.record(aged(9, "recent"), ["c"])
+    hourly.record(aged(25, "late-replay"), ["c"])
+    assert [e.id for e in hourly.entries()] == ["late-replay", "recent"]
+    assert hourly.totals(["c"]) == {"c": 750_000_000}
+
+
+def test_entry_log_keeps_everything_without_a_retention(tmp_path: Path) -> None:
+    for ledger in (SQLiteLedger(tmp_path / "l.db", trim_every_s=0), MemoryLedger(trim_every_s=0)):
+        ledger.record(aged(5000, "ancient"), ["c"])
+        ledger.record(aged(0, "now"), ["c"])
+        assert [e.id for e in ledger.entries()] == ["ancient", "now"]  # readers (report) never trim
+
+
+def test_router_trims_the_sqlite_entry_log_and_report_still_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from routed_llm.cli import main
+
+    store = f"sqlite:///{tmp_path}/ledger.db"
+    now = time.time()
+    old, recent = now - 40 * 86400, now - 2 * 86400
+    before = Router(cfg({"store": store, "per_metadata": {"user_id": {"daily_usd": 100}}}))  # default: 400 days
+    spend(before, 1.0, now=old, user_id="alice")
+    spend(before, 2.0, now=old + 3600, user_id="bob")
+    spend(before, 0.5, now=recent, user_id="alice")
+    assert len(before.budget.ledger.entries()) == 3  # 40 days old is well within 400
+    before.close()
+
+    after = Router(cfg({"store": store, "keep_entries_days": 30}))  # another process, shorter retention
+    spend(after, 0.25, now=now, user_id="carol")  # its first write trims
+    assert [e.cost_usd for e in after.budget.ledger.entries()] == [0.5, 0.25]
+    # the windows the trimmed entries fell in still hold their spend: limits never read the log
+    assert after.budget.spent_usd("day", now=old) == pytest.approx(3.0)
+    assert after.budget.spent_usd("day", "meta:user_id=alice", now=old) == pytest.approx(1.0)
+    assert after.budget.spent_usd("day", now=recent) == pytest.approx(0.5)
+    assert main(["report", "--store", store, "--json", "--by", "user"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["calls"] == 2 and out["total_usd"] == pytest.approx(0.75)
+    assert out["by"]["user"] == [{"user": "alice", "calls": 1, "cost_usd": 0.5},
+                                 {"user": "carol", "calls": 1, "cost_usd": 0.25}]
 
 
 def test_recording_an_entry_twice_counts_once(tmp_path: Path) -> None:
