@@ -167,8 +167,12 @@ class Closure:
         """Build the exception ``on_exceeded: raise`` raises for a call that needs ``tier``."""
         if self.ledger_error:
             return LedgerError(f"{self.reason}; tier {tier!r} is closed until the ledger works again")
-        return BudgetExceeded(
-            self.reason, limit=self.limit, limit_usd=self.limit_usd, spent_usd=self.spent_usd, tier=tier
+        return BudgetExceeded(  # the exception names the limit itself: no second copy from the reason
+            self.reason.removesuffix(f"; limit {self.limit}"),
+            limit=self.limit,
+            limit_usd=self.limit_usd,
+            spent_usd=self.spent_usd,
+            tier=tier,
         )
 
 
@@ -595,6 +599,13 @@ class _Limit:
     window: str
     usd: float
     tiers: frozenset[str]
+    override: bool = False
+    """Set by a ``per_metadata`` override: reasons then name ``field``, since the amount alone does not
+    say whether the value's own limit or the key's default applied."""
+
+    def reason(self, text: str) -> str:
+        """``text`` (why the limit closes tiers), naming the override field when there is one."""
+        return f"{text}; limit {self.field}" if self.override else text
 
 
 class BudgetManager:
@@ -751,9 +762,21 @@ class BudgetManager:
         paid = self.paid_tiers
         out: list[_Limit] = []
 
-        def add(limits: BudgetLimits, field_prefix: str, scope: str, label: str, tiers: frozenset[str]) -> None:
+        def add(
+            limits: BudgetLimits,
+            field_prefix: str,
+            scope: str,
+            label: str,
+            tiers: frozenset[str],
+            overridden: tuple[str, frozenset[str]] = ("", frozenset()),
+        ) -> None:
+            override_prefix, taken = overridden
             for window, usd in limits.windowed().items():
-                out.append(_Limit(f"{field_prefix}.{_FIELD[window]}", scope, label, window, usd, tiers))
+                name = _FIELD[window]
+                if name in taken:
+                    out.append(_Limit(f"{override_prefix}.{name}", scope, label, window, usd, tiers, override=True))
+                else:
+                    out.append(_Limit(f"{field_prefix}.{name}", scope, label, window, usd, tiers))
 
         add(self.config.total, "budgets", "total", "", paid)
         for name, limits in self.config.providers.items():
@@ -763,9 +786,12 @@ class BudgetManager:
             add(limits, f"budgets.providers.{name}", f"provider:{name}", f"{name} ", covered)
         for name, limits in self.config.tiers.items():
             add(limits, f"budgets.tiers.{name}", f"tier:{name}", f"tier {name} ", frozenset({name}) & paid)
-        for key, limits in self.config.per_metadata.items():
+        for key, meta_limits in self.config.per_metadata.items():
+            prefix = f"budgets.per_metadata.{key}"
             for value in _metadata_values(metadata.get(key)):
-                add(limits, f"budgets.per_metadata.{key}", f"meta:{key}={value}", f"{key}={value} ", paid)
+                limits, taken = meta_limits.for_value(value)
+                overridden = (f"{prefix}.overrides.{value}", taken)
+                add(limits, prefix, f"meta:{key}={value}", f"{key}={value} ", paid, overridden)
         return out
 
     def _counter(self, window_key: str, window: str, scope: str) -> str:
@@ -791,7 +817,7 @@ class BudgetManager:
         now = time.time() if now is None else now
         closed: dict[str, Closure] = {}
         if needs is not None:
-            self._per_request(needs, closed)
+            self._per_request(needs, metadata, closed)
         limits = self._limits(metadata)
         if not limits:
             return closed
@@ -812,7 +838,7 @@ class BudgetManager:
             closure: Closure | None = None
             if usd >= lim.usd:
                 closure = Closure(
-                    f"{lim.label}{_WINDOW_WORD[lim.window]} budget ${lim.usd:.2f} spent (${usd:.2f})",
+                    lim.reason(f"{lim.label}{_WINDOW_WORD[lim.window]} budget ${lim.usd:.2f} spent (${usd:.2f})"),
                     lim.field,
                     lim.usd,
                     usd,
@@ -821,8 +847,10 @@ class BudgetManager:
                 hit = [a for a in throttle if lim.usd and usd >= a.at * lim.usd]
                 if hit:
                     closure = Closure(
-                        f"{lim.label}{_WINDOW_WORD[lim.window]} budget at {usd / lim.usd:.0%} "
-                        f"(${usd:.2f} of ${lim.usd:.2f}): throttled from {hit[-1].at:.0%}",
+                        lim.reason(
+                            f"{lim.label}{_WINDOW_WORD[lim.window]} budget at {usd / lim.usd:.0%} "
+                            f"(${usd:.2f} of ${lim.usd:.2f}): throttled from {hit[-1].at:.0%}"
+                        ),
                         lim.field,
                         lim.usd,
                         usd,
@@ -832,8 +860,9 @@ class BudgetManager:
                     closed.setdefault(tier, closure)
         return closed
 
-    def _per_request(self, needs: RequestNeeds, closed: dict[str, Closure]) -> None:
+    def _per_request(self, needs: RequestNeeds, metadata: Mapping[str, Any], closed: dict[str, Closure]) -> None:
         caps: list[tuple[str, float, frozenset[str]]] = []
+        named: set[str] = set()  # override fields, named in the reason as for windowed limits
         if self.config.per_request_usd is not None:
             caps.append(("budgets.per_request_usd", self.config.per_request_usd, self.paid_tiers))
         for name, limits in self.config.providers.items():
@@ -843,6 +872,16 @@ class BudgetManager:
         for name, limits in self.config.tiers.items():
             if limits.per_request_usd is not None:
                 caps.append((f"budgets.tiers.{name}.per_request_usd", limits.per_request_usd, frozenset({name})))
+        for key, meta_limits in self.config.per_metadata.items():
+            for value in _metadata_values(metadata.get(key)):
+                limits, taken = meta_limits.for_value(value)
+                if limits.per_request_usd is None:
+                    continue
+                overridden = "per_request_usd" in taken
+                where = f"budgets.per_metadata.{key}" + (f".overrides.{value}" if overridden else "")
+                caps.append((f"{where}.per_request_usd", limits.per_request_usd, self.paid_tiers))
+                if overridden:
+                    named.add(f"{where}.per_request_usd")
         for field_name, cap, tiers in caps:
             for tier in sorted(tiers & self.paid_tiers):
                 profile = self.profiles[tier]
@@ -851,7 +890,11 @@ class BudgetManager:
                     closed.setdefault(
                         tier,
                         Closure(
-                            f"estimated cost ${estimate:.4f} > per-request limit ${cap:.2f}", field_name, cap, estimate
+                            f"estimated cost ${estimate:.4f} > per-request limit ${cap:.2f}"
+                            + (f"; limit {field_name}" if field_name in named else ""),
+                            field_name,
+                            cap,
+                            estimate,
                         ),
                     )
 

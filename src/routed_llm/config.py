@@ -50,6 +50,7 @@ __all__ = [
     "EmbeddingDeployment",
     "EmbeddingsConfig",
     "LangfuseConfig",
+    "MetadataLimits",
     "PrefixesConfig",
     "PrometheusConfig",
     "Rule",
@@ -497,6 +498,42 @@ class BudgetLimits(_Strict):
         return {k: v for k, v in out.items() if v is not None}
 
 
+class MetadataLimits(BudgetLimits):
+    """Limits applied to each value of one call-metadata key, with per-value ``overrides``."""
+
+    overrides: dict[str, BudgetLimits] = Field(default_factory=dict)
+    """Value -> limits for that value only (e.g. ``{alice: {daily_usd: 20}}``). A window the
+    override leaves out inherits the default above; write it as ``null`` to lift it for that value.
+    Spend is counted per value either way, so an override takes effect on the current window."""
+
+    @field_validator("overrides", mode="before")
+    @classmethod
+    def _string_keys(cls, v: Any) -> Any:
+        # Metadata values are compared as text (``user_id: 42`` is "42") and YAML reads the key ``42:``
+        # as an int, so numbers become text. ``yes:`` or ``null:`` are refused: rarely meant as a value.
+        if not isinstance(v, Mapping):
+            return v
+        out: dict[Any, Any] = {}
+        for k, x in v.items():
+            if isinstance(k, bool) or k is None:
+                raise ValueError(f"override key {k!r} is not text; quote it in the YAML if it is a metadata value")
+            out[str(k) if isinstance(k, int | float) else k] = x
+        return out
+
+    def for_value(self, value: str) -> tuple[BudgetLimits, frozenset[str]]:
+        """Return the limits that apply to ``value`` and the field names its override set.
+
+        Why inherit: an override usually raises or lowers one window for one user; repeating every
+        other default there would be easy to forget and silently lift those limits.
+        """
+        override = self.overrides.get(value)
+        defaults = BudgetLimits(**{name: getattr(self, name) for name in BudgetLimits.model_fields})
+        if override is None:
+            return defaults, frozenset()
+        taken = frozenset(override.model_fields_set)
+        return defaults.model_copy(update={name: getattr(override, name) for name in taken}), taken
+
+
 class AlertConfig(_Strict):
     """One alert threshold: a fraction of every windowed limit."""
 
@@ -533,9 +570,9 @@ class BudgetsConfig(_Strict):
     """LiteLLM provider (``anthropic``, ``openai``, ...) -> limits on spend with that provider."""
     tiers: dict[str, BudgetLimits] = Field(default_factory=dict)
     """Tier name -> limits on spend in that tier."""
-    per_metadata: dict[str, BudgetLimits] = Field(default_factory=dict)
+    per_metadata: dict[str, MetadataLimits] = Field(default_factory=dict)
     """Call-metadata key (e.g. ``user_id``) -> limits applied to each of its values separately
-    (a list value such as ``tags`` counts against each item)."""
+    (a list value such as ``tags`` counts against each item), with optional per-value ``overrides``."""
     alert_at: list[float | AlertConfig] = Field(default_factory=list)
     """Alert thresholds as fractions (``[0.8, 0.95]``) or ``{at, notify, action}`` mappings."""
     on_exceeded: Literal["downgrade", "raise"] = "downgrade"

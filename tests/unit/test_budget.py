@@ -71,6 +71,16 @@ def call(r: Router, hints: dict[str, Any] | None = None, **params: Any) -> Any:
         ({"keep_entries_days": -30}, "budgets.keep_entries_days: Input should be greater than 0"),
         ({"keep_entries_days": "a year"}, "budgets.keep_entries_days: Input should be a valid number"),
         ({"keep_entries_days": True}, "budgets.keep_entries_days: expected a number of days, not a boolean"),
+        ({"per_metadata": {"user_id": {"daily_usd": 1, "overrides": {"alice": {"daily_usd": -20}}}}},
+         "budgets.per_metadata.user_id.overrides.alice.daily_usd: Input should be greater than or equal to 0"),
+        ({"per_metadata": {"user_id": {"overrides": {"alice": {"daly_usd": 20}}}}},
+         "budgets.per_metadata.user_id.overrides.alice.daly_usd: unknown field"),
+        ({"per_metadata": {"user_id": {"overrides": {"alice": 20}}}},
+         "budgets.per_metadata.user_id.overrides.alice: Input should be a valid dictionary"),
+        ({"per_metadata": {"user_id": {"overrides": {"bob": {"monthly_usd": True}}}}},
+         "budgets.per_metadata.user_id.overrides.bob.monthly_usd: expected an amount in USD, not a boolean"),
+        ({"per_metadata": {"user_id": {"overrides": {True: {"daily_usd": 1}}}}},
+         "budgets.per_metadata.user_id.overrides: override key True is not text"),
     ],
 )
 def test_bad_budget_config_names_the_field(budgets: dict[str, Any], needle: str) -> None:
@@ -261,6 +271,88 @@ def test_per_user_limit_applies_to_that_user_only() -> None:
     assert r.budget.closures({}, now=DAY) == {}
 
 
+OVERRIDES = {"per_metadata": {"user_id": {
+    "daily_usd": 1, "monthly_usd": 30,
+    "overrides": {"alice": {"daily_usd": 20}, "batch-bot": {"daily_usd": None, "monthly_usd": 300},
+                  42: {"daily_usd": 5}},
+}}}
+
+
+def test_per_metadata_override_raises_the_limit_for_that_value_only() -> None:
+    r = Router(cfg(OVERRIDES))
+    for user in ("alice", "bob", "batch-bot", "42"):
+        spend(r, 1.5, user_id=user)
+    bob = r.budget.closures({"user_id": "bob"}, now=DAY)
+    assert bob["cloud"].reason == "user_id=bob daily budget $1.00 spent ($1.50)"  # the default, as before
+    assert bob["cloud"].limit == "budgets.per_metadata.user_id.daily_usd"
+    assert r.budget.closures({"user_id": "alice"}, now=DAY) == {}  # $20/day for alice
+    assert r.budget.closures({"user_id": "batch-bot"}, now=DAY) == {}  # daily limit lifted by null
+    assert r.budget.closures({"user_id": 42}, now=DAY) == {}  # YAML key 42: matches user_id 42
+    spend(r, 3.5, user_id=42)
+    assert r.budget.closures({"user_id": 42}, now=DAY)["cloud"].limit == (
+        "budgets.per_metadata.user_id.overrides.42.daily_usd")
+
+    spend(r, 18.5, user_id="alice")
+    closures = r.budget.closures({"user_id": "alice"}, now=DAY)
+    assert set(closures) == {"cloud", "fast"}
+    assert closures["cloud"].limit == "budgets.per_metadata.user_id.overrides.alice.daily_usd"
+    assert closures["cloud"].reason == ("user_id=alice daily budget $20.00 spent ($20.00); "
+                                        "limit budgets.per_metadata.user_id.overrides.alice.daily_usd")
+    assert r.budget.closures({"user_id": "bob"}, now=DAY + 86400) == {}  # others: their own windows
+
+
+def test_per_metadata_override_inherits_the_windows_it_leaves_out() -> None:
+    r = Router(cfg(OVERRIDES))
+    spend(r, 19, user_id="alice")
+    spend(r, 12, user_id="alice", now=DAY + 86400)  # $31 this month: the inherited $30/month
+    closure = r.budget.closures({"user_id": "alice"}, now=DAY + 86400)["cloud"]
+    assert closure.limit == "budgets.per_metadata.user_id.monthly_usd"
+    assert closure.reason == "user_id=alice monthly budget $30.00 spent ($31.00)"
+    spend(r, 299, user_id="batch-bot")
+    assert r.budget.closures({"user_id": "batch-bot"}, now=DAY) == {}  # $300/month of its own
+    spend(r, 1, user_id="batch-bot")
+    assert r.budget.closures({"user_id": "batch-bot"}, now=DAY)["cloud"].limit == (
+        "budgets.per_metadata.user_id.overrides.batch-bot.monthly_usd")
+
+
+def test_per_metadata_override_from_yaml_downgrades_and_says_which_limit(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text("""
+tiers:
+  local: {models: [{model: "ollama_chat/llama3.2:3b", api_base: "http://127.0.0.1:9"}], private: true}
+  cloud: {models: [{model: anthropic/claude-x, api_key: k, input_cost_per_token: 0.001, output_cost_per_token: 0.002}]}
+routing: {default: cloud, fallbacks: {cloud: [local]}}
+budgets:
+  store: "memory://"
+  per_metadata:
+    user_id:
+      daily_usd: 1
+      overrides: {alice: {daily_usd: 0.1}, batch-bot: {monthly_usd: 300}}
+""")
+    r = Router(load_config(path))
+    alice = {"metadata": {"user_id": "alice"}}
+    assert call(r, alice).routing.tier == "cloud"
+    assert call(r, alice).routing.tier == "cloud"  # $0.10 spent
+    result = call(r, alice)
+    assert result.routing.tier == "local"
+    assert ("closed by budget (user_id=alice daily budget $0.10 spent ($0.10); "
+            "limit budgets.per_metadata.user_id.overrides.alice.daily_usd)") in result.routing.reason
+    assert call(r, {"metadata": {"user_id": "bob"}}).routing.tier == "cloud"  # bob: the default $1
+
+
+def test_per_metadata_per_request_limit_and_its_override() -> None:
+    r = Router(cfg({"per_metadata": {"user_id": {"per_request_usd": 0.5,
+                                                 "overrides": {"alice": {"per_request_usd": 10}}}}}))
+    # 2000 output tokens at $2e-3 = $4 on cloud
+    d = r.route("hello", {**H, "metadata": {"user_id": "bob"}}, max_tokens=2000)
+    assert d.tier == "fast" and "estimated cost $4.0080 > per-request limit $0.50" in d.reason
+    assert r.route("hello", {**H, "metadata": {"user_id": "alice"}}, max_tokens=2000).tier == "cloud"
+    d = r.route("hello", {**H, "metadata": {"user_id": "alice"}}, max_tokens=6000)  # $12 > alice's $10
+    assert d.tier == "fast"
+    assert ("estimated cost $12.0080 > per-request limit $10.00; "
+            "limit budgets.per_metadata.user_id.overrides.alice.per_request_usd") in d.reason
+
+
 def test_per_tag_limit_counts_each_tag() -> None:
     r = Router(cfg({"per_metadata": {"tags": {"daily_usd": 1}}}))
     spend(r, 0.6, tags=["rag", "eval"])
@@ -332,6 +424,10 @@ def test_all_tiers_closed_gives_no_eligible_tier() -> None:
         ({"tiers": {"cloud": {"monthly_usd": 1}}}, {}, "budgets.tiers.cloud.monthly_usd", 1.0),
         ({"per_metadata": {"user_id": {"daily_usd": 1}}}, {"user_id": "al"}, "budgets.per_metadata.user_id.daily_usd",
          1.0),
+        ({"per_metadata": {"user_id": {"daily_usd": 100, "overrides": {"al": {"daily_usd": 1}}}}}, {"user_id": "al"},
+         "budgets.per_metadata.user_id.overrides.al.daily_usd", 1.0),
+        ({"per_metadata": {"user_id": {"weekly_usd": 1, "overrides": {"al": {"daily_usd": 5}}}}}, {"user_id": "al"},
+         "budgets.per_metadata.user_id.weekly_usd", 1.0),
     ],
 )
 def test_raise_at_each_limit_kind(budgets: dict[str, Any], metadata: dict[str, Any], limit: str,
@@ -344,6 +440,18 @@ def test_raise_at_each_limit_kind(budgets: dict[str, Any], metadata: dict[str, A
     assert (e.limit, e.limit_usd, e.spent_usd, e.tier) == (limit, limit_usd, 1.25, "cloud")
     assert "$1.25" in str(e) and limit in str(e) and "on_exceeded: downgrade" in str(e)
     assert r.budget.spent_usd("month") == pytest.approx(1.25)  # nothing more was spent
+
+
+def test_raise_names_the_override_limit_once() -> None:
+    r = Router(cfg({"per_metadata": {"user_id": {"daily_usd": 100, "overrides": {"al": {"daily_usd": 1}}}},
+                    "on_exceeded": "raise"}))
+    call(r, {"metadata": {"user_id": "bob"}})
+    spend(r, 1.25, now=datetime.now(UTC).timestamp(), user_id="al")
+    call(r, {"metadata": {"user_id": "bob"}})  # bob: still the default $100
+    with pytest.raises(BudgetExceeded) as err:
+        call(r, {"metadata": {"user_id": "al"}})
+    assert str(err.value).count("budgets.per_metadata.user_id.overrides.al.daily_usd") == 1
+    assert str(err.value).startswith("user_id=al daily budget $1.00 spent ($1.25) (tier 'cloud', budgets.per_")
 
 
 def test_raise_on_per_request_estimate() -> None:
