@@ -9,11 +9,12 @@ Three sections:
    a busy machine barely disturbs: a constant LangChain chat model (LangChain's
    own floor), ``Router.route``, ``Router.acomplete`` and ``ChatRoutedLLM.ainvoke``.
 3. **Calls against a server**, interleaved so machine noise hits every side alike:
-   ``litellm.acompletion``, ``litellm.Router.acompletion`` (one deployment),
-   ``Router.acomplete``, a minimal LangChain chat model over ``litellm.acompletion``
-   and ``ChatRoutedLLM.ainvoke``; then the ``ChatRoutedLLM.ainvoke`` overhead split
-   into LiteLLM's router, ours, and LangChain's (medians of per-round differences),
-   and the ratio to ``litellm.acompletion`` (target <= 1.05).
+   ``litellm.acompletion``; ``litellm.Router.acompletion`` (the engine's own router,
+   one deployment, called as the engine calls it); ``Router.acomplete``; a minimal
+   LangChain chat model over ``litellm.acompletion``; ``ChatRoutedLLM.ainvoke``. Then
+   the ``ChatRoutedLLM.ainvoke`` overhead split into LiteLLM's router, ours and
+   LangChain's (medians of per-round differences), and the ratio to
+   ``litellm.acompletion`` (target <= 1.05).
 
 LiteLLM finishes each call with background work on the event loop (an asyncio task
 for its success logging and, with a ``litellm.Router``, usage tracking). It runs at
@@ -274,15 +275,10 @@ async def call_times(
 
     router = _single_tier_router(model, api_base)
     llm = ChatRoutedLLM(router=router, max_tokens=max_tokens)
-    plain = litellm.Router(
-        model_list=[
-            {
-                "model_name": "local",
-                "litellm_params": {"model": model, "api_base": api_base, "api_key": _API_KEY},
-                "model_info": {"id": "plain/0"},
-            }
-        ]
-    )
+    # The engine's own litellm.Router, called exactly as the engine calls it: the difference
+    # to Router.acomplete is then our code alone. (No second litellm.Router: every live one
+    # hooks every LiteLLM call in the process, the direct ones included.)
+    engine, decision = router.engine, router.route(PROMPTS[0], max_tokens=max_tokens)
     _, lc_litellm = _langchain_models(api_base, model, max_tokens)
 
     def user(prompt: str) -> Any:
@@ -294,7 +290,8 @@ async def call_times(
         )
 
     async def litellm_router(prompt: str) -> Any:
-        return await plain.acompletion(model="local", messages=user(prompt), max_tokens=max_tokens)
+        params = {"max_tokens": max_tokens}
+        return await engine.router.acompletion(**engine._kwargs(decision, decision.tier, user(prompt), params))
 
     async def acomplete(prompt: str) -> Any:
         return await router.acomplete(prompt, max_tokens=max_tokens)
@@ -325,7 +322,6 @@ async def call_times(
                 times[name]["done"].append(time.perf_counter() - start)
                 times[name]["cpu"].append(time.process_time() - start_cpu)
     finally:
-        plain.discard()
         router.close()
     return times
 
