@@ -79,18 +79,29 @@ class _PromptCounter:
         return int(count + self._count_extra(self._params.count_function, tools, None, has_system))
 
 
+_COUNTER_CHECK = [
+    {"role": "system", "content": "Answer briefly."},
+    {"role": "user", "content": "Hello, wörld! <|endoftext|>", "name": "u1"},
+]
+
+
 @functools.cache
 def _prompt_counter() -> _PromptCounter | None:
+    """Build the counter once; ``None`` (count with ``litellm.token_counter``) if LiteLLM's internals moved."""
     try:
-        return _PromptCounter()
-    except Exception:  # LiteLLM's internals moved: count through its public API instead
+        counter = _PromptCounter()
+        expected = litellm.token_counter(
+            model=COUNTING_MODEL, messages=_COUNTER_CHECK, use_default_image_token_count=True
+        )
+        return counter if counter(_COUNTER_CHECK, None) == expected else None
+    except Exception:
         return None
 
 
 def _count_prompt_tokens(messages: Sequence[Mapping[str, Any]], tools: Any = None) -> int:
     """Prompt tokens as routing counts them: ``litellm.token_counter`` with `COUNTING_MODEL`."""
-    counter = _prompt_counter()
-    if counter is None or litellm.disable_token_counter:
+    counter = None if litellm.disable_token_counter else _prompt_counter()
+    if counter is None:
         return int(
             litellm.token_counter(
                 model=COUNTING_MODEL, messages=list(messages), tools=tools, use_default_image_token_count=True

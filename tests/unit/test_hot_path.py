@@ -93,6 +93,19 @@ def test_prompt_count_follows_litellms_disable_switch(monkeypatch: pytest.Monkey
     assert _count_prompt_tokens([{"role": "user", "content": "hello there"}]) == 0
 
 
+def test_prompt_counter_that_disagrees_with_litellm_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from routed_llm import router as router_module
+
+    monkeypatch.setattr(router_module._PromptCounter, "__call__", lambda self, messages, tools: -1)
+    router_module._prompt_counter.cache_clear()
+    try:
+        assert router_module._prompt_counter() is None  # the one-time check caught it
+        messages = [{"role": "user", "content": "count me through the public API"}]
+        assert _count_prompt_tokens(messages) == _litellm_count(messages)
+    finally:
+        router_module._prompt_counter.cache_clear()
+
+
 def test_request_needs_counts_tools_and_output_cap() -> None:
     messages = [{"role": "user", "content": "Weather in Paris?"}]
     needs = request_needs(messages, {"tools": TOOLS, "max_tokens": 64})
