@@ -13,16 +13,12 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 
 from langchain_routed_llm import ChatRoutedLLM, create_cascade_chain, create_retrieval_first_chain
-from routed_llm import Router
 from routed_llm.chains import INSUFFICIENT, RetrievalError
-from routed_llm.escalation import AgreementVerifier, Attempt, Verdict
+from routed_llm.escalation import AgreementVerifier, Attempt
+from tests.integration.chain_setup import TIERS, AcceptAt, calls, loopback_router
 from tests.servers.faulty import FaultyServer
 
 pytestmark = pytest.mark.servers
-
-TIERS = ["local", "mid", "premium"]
-PRICE = {"local": 0.0, "mid": 1e-6, "premium": 3e-5}
-
 
 @pytest.fixture
 def servers(faulty_server: Any) -> dict[str, FaultyServer]:
@@ -34,31 +30,7 @@ def servers(faulty_server: Any) -> dict[str, FaultyServer]:
 
 
 def make_llm(servers: dict[str, FaultyServer]) -> ChatRoutedLLM:
-    tiers = {
-        name: {
-            "models": [{"model": f"openai/{name}-model", "api_base": srv.base_url, "api_key": "sk-test",
-                        "input_cost_per_token": PRICE[name], "output_cost_per_token": 2 * PRICE[name]}],
-            "private": name == "local",
-        }
-        for name, srv in servers.items()
-    }
-    return ChatRoutedLLM(router=Router({"tiers": tiers, "routing": {"default": "mid"}}))
-
-
-def calls(servers: dict[str, FaultyServer]) -> dict[str, int]:
-    return {name: len(srv.chat_requests) for name, srv in servers.items()}
-
-
-class AcceptAt:
-    name = "accept_at"
-
-    def __init__(self, tier: str) -> None:
-        self.tier = tier
-        self.seen: list[str] = []
-
-    def verify(self, question: str, attempt: Attempt, history: Sequence[Attempt]) -> Verdict:
-        self.seen.append(attempt.tier)
-        return Verdict(attempt.tier == self.tier, 0.5, f"scripted: accept only at {self.tier}")
+    return ChatRoutedLLM(router=loopback_router(servers))
 
 
 def assert_costs_add_up(out: dict[str, Any]) -> None:

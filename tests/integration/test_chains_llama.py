@@ -7,7 +7,6 @@ connection count proves a confidential question never reached it.
 """
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -17,7 +16,7 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_routed_llm import ChatRoutedLLM, create_cascade_chain, create_retrieval_first_chain
 from routed_llm import Router
-from routed_llm.escalation import Attempt, Verdict
+from tests.integration.chain_setup import AcceptAt, tier
 from tests.servers.faulty import FaultyServer
 from tests.servers.fixtures import llama_port
 
@@ -42,24 +41,11 @@ def cloud(faulty_server: Any) -> FaultyServer:
 def make_llm(llama_base_url: str, cloud: FaultyServer) -> ChatRoutedLLM:
     return ChatRoutedLLM(router=Router({
         "tiers": {
-            "local": {"models": [{"model": "openai/gemma-3-270m", "api_base": llama_base_url, "api_key": "sk-test",
-                                  "max_tokens": 12, "context_window": 2048}], "private": True},
-            "premium": {"models": [{"model": "openai/premium-model", "api_base": cloud.base_url,
-                                    "api_key": "sk-test", "input_cost_per_token": 3e-5,
-                                    "output_cost_per_token": 6e-5}]},
+            "local": tier("openai/gemma-3-270m", llama_base_url, private=True, max_tokens=12, context_window=2048),
+            "premium": tier("openai/premium-model", cloud.base_url, price=3e-5),
         },
         "routing": {"default": "local"},
     }))
-
-
-class AcceptAt:
-    name = "accept_at"
-
-    def __init__(self, tier: str) -> None:
-        self.tier = tier
-
-    def verify(self, question: str, attempt: Attempt, history: Sequence[Attempt]) -> Verdict:
-        return Verdict(attempt.tier == self.tier, 0.5, f"scripted: accept only at {self.tier}")
 
 
 def test_confidential_cascade_ends_on_the_real_private_model(llama_base_url: str, cloud: FaultyServer) -> None:

@@ -1,7 +1,6 @@
 """LlamaIndex cascade and retrieval-first query engines against real loopback endpoints."""
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -10,16 +9,11 @@ from llama_index.core.base.response.schema import AsyncStreamingResponse, Respon
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.llms.routed_llm import CascadeQueryEngine, RetrievalFirstQueryEngine, RoutedLLM
 
-from routed_llm import Router
 from routed_llm.chains import INSUFFICIENT
-from routed_llm.escalation import Attempt, Verdict
+from tests.integration.chain_setup import TIERS, AcceptAt, calls, loopback_router
 from tests.servers.faulty import FaultyServer
 
 pytestmark = pytest.mark.servers
-
-TIERS = ["local", "mid", "premium"]
-PRICE = {"local": 0.0, "mid": 1e-6, "premium": 3e-5}
-
 
 @pytest.fixture
 def servers(faulty_server: Any) -> dict[str, FaultyServer]:
@@ -31,29 +25,7 @@ def servers(faulty_server: Any) -> dict[str, FaultyServer]:
 
 
 def make_llm(servers: dict[str, FaultyServer]) -> RoutedLLM:
-    tiers = {
-        name: {
-            "models": [{"model": f"openai/{name}-model", "api_base": srv.base_url, "api_key": "sk-test",
-                        "input_cost_per_token": PRICE[name], "output_cost_per_token": 2 * PRICE[name]}],
-            "private": name == "local",
-        }
-        for name, srv in servers.items()
-    }
-    return RoutedLLM(router=Router({"tiers": tiers, "routing": {"default": "mid"}}))
-
-
-def calls(servers: dict[str, FaultyServer]) -> dict[str, int]:
-    return {name: len(srv.chat_requests) for name, srv in servers.items()}
-
-
-class AcceptAt:
-    name = "accept_at"
-
-    def __init__(self, tier: str) -> None:
-        self.tier = tier
-
-    def verify(self, question: str, attempt: Attempt, history: Sequence[Attempt]) -> Verdict:
-        return Verdict(attempt.tier == self.tier, 0.5, f"scripted: accept only at {self.tier}")
+    return RoutedLLM(router=loopback_router(servers))
 
 
 class FixedRetriever(BaseRetriever):
