@@ -561,7 +561,13 @@ class Telemetry:
             yield None
             return
         with self.langfuse.start_as_current_observation(name=name, as_type="span", metadata=metadata or None) as obs:
-            yield obs
+            try:
+                yield obs
+            except Exception as e:
+                # OTel marks the span's status; Langfuse shows the level: set it as the streamed twin does
+                with contextlib.suppress(Exception):
+                    obs.update(level="ERROR", status_message=_describe(e))
+                raise
 
     def span_stream(self, name: str, items: Iterator[_T], **metadata: Any) -> Generator[_T, None, None]:
         """Yield ``items`` inside one Langfuse span: the streaming twin of `span`.

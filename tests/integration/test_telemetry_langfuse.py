@@ -153,6 +153,19 @@ def test_generations_nest_under_the_current_span(
     assert gens["fourth"].trace_id not in (parent.trace_id, cascade.trace_id)
 
 
+def test_a_span_whose_body_raises_ends_at_error_level(
+    faulty_server: Any, otlp_receiver: OtlpReceiver, langfuse_client: Any
+) -> None:
+    router = Router(config(faulty_server("error500"), faulty_server("error500")), langfuse=langfuse_client)
+    with pytest.raises(AllTiersFailed), router.span("cascade", question="q"):
+        router.complete("q", HINTS)
+    langfuse_client.flush()
+    span = next(s for s in otlp_receiver.spans() if s.name == "cascade")
+    assert span.attributes["langfuse.observation.level"] == "ERROR"
+    assert "all tiers failed" in span.attributes["langfuse.observation.status_message"]
+    assert span.status_code == 2
+
+
 def test_langchain_handler_attached_too_still_gives_one_generation_per_call(
     faulty_server: Any, otlp_receiver: OtlpReceiver, langfuse_client: Any
 ) -> None:
