@@ -318,18 +318,13 @@ class Router:
         decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
-            cached = self.cache.completion(hit, decision)
-            trace.finish(cached.routing, _output(cached.response))
-            return cached
+            return self._observe_completion(self.cache.completion(hit, decision), trace)
         try:
             result = self.engine.complete(decision, msgs, params)
         except BaseException as e:
             trace.fail(e)
             raise
-        trace.finish(result.routing, _output(result.response))
-        self._record(result.routing, hints)
-        self._remember(key, result)
-        return result
+        return self._observe_completion(result, trace, hints=hints, key=key)
 
     async def acomplete(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
@@ -338,17 +333,22 @@ class Router:
         decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
-            cached = self.cache.completion(hit, decision)
-            trace.finish(cached.routing, _output(cached.response))
-            return cached
+            return self._observe_completion(self.cache.completion(hit, decision), trace)
         try:
             result = await self.engine.acomplete(decision, msgs, params)
         except BaseException as e:
             trace.fail(e)
             raise
+        return self._observe_completion(result, trace, hints=hints, key=key)
+
+    def _observe_completion(
+        self, result: RoutedCompletion, trace: CallTrace, *, hints: HintsLike = None, key: str | None = None
+    ) -> RoutedCompletion:
+        """Trace a finished call (both call paths, live or cached); a live one also records spend and is cached."""
         trace.finish(result.routing, _output(result.response))
-        self._record(result.routing, hints)
-        self._remember(key, result)
+        if not result.routing.cached:
+            self._record(result.routing, hints)
+            self._remember(key, result)
         return result
 
     def _observe_stream_item(
