@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -31,8 +32,10 @@ from langchain_core.runnables.utils import AddableDict
 
 from langchain_routed_llm.chat_models import ChatRoutedLLM
 from routed_llm.chains import (
+    AsyncChainStream,
     CascadeEngine,
     ChainOutput,
+    ChainStream,
     OnRetrievalError,
     Passage,
     RetrievalFirstEngine,
@@ -81,17 +84,32 @@ def _passage(doc: Document) -> Passage:
     )
 
 
-class CascadeChain(Runnable[Any, dict[str, Any]]):
-    """Cheap tier first, escalate while the verifier says so; see `create_cascade_chain`."""
+class _EngineChain(Runnable[Any, dict[str, Any]]):
+    """The LCEL surface both chains share; a subclass says only how to run and stream its engine.
 
-    def __init__(self, engine: CascadeEngine) -> None:
-        self.engine = engine
+    Input parsing, run tracing (``_call_with_config`` / ``_transform_stream_with_config``),
+    chunking and closing the engine's stream when the consumer stops live here once.
+    """
+
+    @abc.abstractmethod
+    def _run(self, question: str, sensitivity: str | None, config: RunnableConfig | None) -> ChainOutput: ...
+
+    @abc.abstractmethod
+    async def _arun(self, question: str, sensitivity: str | None, config: RunnableConfig | None) -> ChainOutput: ...
+
+    @abc.abstractmethod
+    def _open_stream(self, question: str, sensitivity: str | None, config: RunnableConfig | None) -> ChainStream: ...
+
+    @abc.abstractmethod
+    async def _aopen_stream(
+        self, question: str, sensitivity: str | None, config: RunnableConfig | None
+    ) -> AsyncChainStream: ...
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Answer through the cascade."""
+        """Answer the question."""
 
         def run(value: Any) -> dict[str, Any]:
-            return self.engine.invoke(*_parse_input(value, config)).as_dict()
+            return self._run(*_parse_input(value, config), config).as_dict()
 
         return self._call_with_config(run, input, config, run_type="chain")
 
@@ -99,16 +117,16 @@ class CascadeChain(Runnable[Any, dict[str, Any]]):
         """Async `invoke`."""
 
         async def run(value: Any) -> dict[str, Any]:
-            return (await self.engine.ainvoke(*_parse_input(value, config))).as_dict()
+            return (await self._arun(*_parse_input(value, config), config)).as_dict()
 
         return await self._acall_with_config(run, input, config, run_type="chain")
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """Stream the accepted answer (`AddableDict` chunks), then the trail."""
+        """Stream the accepted answer (`AddableDict` chunks), then everything else (sources, trail)."""
 
         def transform(inputs: Iterator[Any]) -> Iterator[AddableDict]:
             for value in inputs:
-                with contextlib.closing(self.engine.stream(*_parse_input(value, config))) as items:
+                with contextlib.closing(self._open_stream(*_parse_input(value, config), config)) as items:
                     yield from _chunks(items)
 
         yield from self._transform_stream_with_config(iter([input]), transform, config, run_type="chain")
@@ -120,7 +138,8 @@ class CascadeChain(Runnable[Any, dict[str, Any]]):
 
         async def transform(inputs: AsyncIterator[Any]) -> AsyncIterator[AddableDict]:
             async for value in inputs:
-                async with contextlib.aclosing(self.engine.astream(*_parse_input(value, config))) as items:
+                stream = await self._aopen_stream(*_parse_input(value, config), config)
+                async with contextlib.aclosing(stream) as items:
                     async for item in items:
                         for chunk in _chunks(iter([item])):
                             yield chunk
@@ -129,7 +148,28 @@ class CascadeChain(Runnable[Any, dict[str, Any]]):
             yield chunk
 
 
-class RetrievalFirstChain(Runnable[Any, dict[str, Any]]):
+class CascadeChain(_EngineChain):
+    """Cheap tier first, escalate while the verifier says so; see `create_cascade_chain`."""
+
+    def __init__(self, engine: CascadeEngine) -> None:
+        self.engine = engine
+
+    def _run(self, question: str, sensitivity: str | None, config: RunnableConfig | None) -> ChainOutput:
+        return self.engine.invoke(question, sensitivity)
+
+    async def _arun(self, question: str, sensitivity: str | None, config: RunnableConfig | None) -> ChainOutput:
+        return await self.engine.ainvoke(question, sensitivity)
+
+    def _open_stream(self, question: str, sensitivity: str | None, config: RunnableConfig | None) -> ChainStream:
+        return self.engine.stream(question, sensitivity)
+
+    async def _aopen_stream(
+        self, question: str, sensitivity: str | None, config: RunnableConfig | None
+    ) -> AsyncChainStream:
+        return self.engine.astream(question, sensitivity)
+
+
+class RetrievalFirstChain(_EngineChain):
     """Retrieve, answer cheaply from the context, escalate only when needed; see `create_retrieval_first_chain`."""
 
     def __init__(self, engine: RetrievalFirstEngine, retriever: Runnable[str, list[Document]]) -> None:
@@ -148,53 +188,19 @@ class RetrievalFirstChain(Runnable[Any, dict[str, Any]]):
         except Exception as e:
             return e
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Retrieve and answer."""
+    def _run(self, question: str, sensitivity: str | None, config: RunnableConfig | None) -> ChainOutput:
+        return self.engine.invoke(question, self._retrieve(question, config), sensitivity)
 
-        def run(value: Any) -> dict[str, Any]:
-            question, sensitivity = _parse_input(value, config)
-            return self.engine.invoke(question, self._retrieve(question, config), sensitivity).as_dict()
+    async def _arun(self, question: str, sensitivity: str | None, config: RunnableConfig | None) -> ChainOutput:
+        return await self.engine.ainvoke(question, await self._aretrieve(question, config), sensitivity)
 
-        return self._call_with_config(run, input, config, run_type="chain")
+    def _open_stream(self, question: str, sensitivity: str | None, config: RunnableConfig | None) -> ChainStream:
+        return self.engine.stream(question, self._retrieve(question, config), sensitivity)
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Async `invoke`."""
-
-        async def run(value: Any) -> dict[str, Any]:
-            question, sensitivity = _parse_input(value, config)
-            passages = await self._aretrieve(question, config)
-            return (await self.engine.ainvoke(question, passages, sensitivity)).as_dict()
-
-        return await self._acall_with_config(run, input, config, run_type="chain")
-
-    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """Stream the accepted answer (`AddableDict` chunks), then sources and trail."""
-
-        def transform(inputs: Iterator[Any]) -> Iterator[AddableDict]:
-            for value in inputs:
-                question, sensitivity = _parse_input(value, config)
-                passages = self._retrieve(question, config)
-                with contextlib.closing(self.engine.stream(question, passages, sensitivity)) as items:
-                    yield from _chunks(items)
-
-        yield from self._transform_stream_with_config(iter([input]), transform, config, run_type="chain")
-
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Async `stream`."""
-
-        async def transform(inputs: AsyncIterator[Any]) -> AsyncIterator[AddableDict]:
-            async for value in inputs:
-                question, sensitivity = _parse_input(value, config)
-                passages = await self._aretrieve(question, config)
-                async with contextlib.aclosing(self.engine.astream(question, passages, sensitivity)) as items:
-                    async for item in items:
-                        for chunk in _chunks(iter([item])):
-                            yield chunk
-
-        async for chunk in self._atransform_stream_with_config(_aiter(input), transform, config, run_type="chain"):
-            yield chunk
+    async def _aopen_stream(
+        self, question: str, sensitivity: str | None, config: RunnableConfig | None
+    ) -> AsyncChainStream:
+        return self.engine.astream(question, await self._aretrieve(question, config), sensitivity)
 
 
 def create_cascade_chain(
