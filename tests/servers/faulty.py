@@ -70,6 +70,41 @@ class RecordedRequest:
         """Case-insensitive header lookup."""
         return self.headers.get(name.lower(), default)
 
+    @classmethod
+    def from_handler(cls, handler: BaseHTTPRequestHandler, raw: bytes) -> RecordedRequest:
+        """Record the request ``handler`` is serving, whose body was ``raw``."""
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        return cls(
+            method=handler.command,
+            path=handler.path,
+            headers={k.lower(): v for k, v in handler.headers.items()},
+            body=body,
+            raw_body=raw,
+        )
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """Read a request body, plain (``Content-Length``) or chunked (how httpx streams uploads)."""
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        parts: list[bytes] = []
+        while True:
+            size_line = handler.rfile.readline()
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                # Consume optional trailers up to the blank line.
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(handler.rfile.read(size))
+            handler.rfile.readline()  # CRLF after each chunk
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length > 0 else b""
+
 
 @dataclass
 class _Behaviour:
@@ -118,35 +153,10 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing -------------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts: list[bytes] = []
-            while True:
-                size_line = self.rfile.readline()
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    # Consume optional trailers up to the blank line.
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()  # CRLF after each chunk
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        return read_body(self)
 
     def _record(self, raw: bytes) -> RecordedRequest:
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
-        rec = RecordedRequest(
-            method=self.command,
-            path=self.path,
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-            raw_body=raw,
-        )
+        rec = RecordedRequest.from_handler(self, raw)
         self.server.owner._on_request(rec)
         return rec
 

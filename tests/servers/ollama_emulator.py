@@ -49,7 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-from tests.servers.faulty import RecordedRequest
+from tests.servers.faulty import RecordedRequest, read_body
 
 __all__ = [
     "DEFAULT_CHAT_MODELS",
@@ -123,36 +123,12 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ plumbing
 
     def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        return read_body(self)
 
     def _record(self, raw: bytes) -> Any:
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
-        self.server.owner._on_request(
-            RecordedRequest(
-                method=self.command,
-                path=self.path,
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=body,
-                raw_body=raw,
-            )
-        )
-        return body
+        rec = RecordedRequest.from_handler(self, raw)
+        self.server.owner._on_request(rec)
+        return rec.body
 
     def _send(self, status: int, payload: Any, content_type: str = "application/json; charset=utf-8") -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
