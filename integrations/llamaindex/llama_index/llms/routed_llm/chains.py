@@ -52,24 +52,36 @@ def _metadata(out: ChainOutput) -> dict[str, Any]:
     return d
 
 
-def _stream(items: ChainStream, metadata: dict[str, Any]) -> Generator[str, None, None]:
-    # Closing the response generator closes the engine's stream at once, which ends the run's trace span.
-    with contextlib.closing(items):
-        for item in items:
-            if isinstance(item, ChainOutput):
-                metadata.update(_metadata(item))
-            else:
-                yield item
+def _streaming_response(items: ChainStream) -> StreamingResponse:
+    """Build a response that streams the accepted answer; the run's metadata fills in when the stream ends."""
+    metadata: dict[str, Any] = {}
+
+    def tokens() -> Generator[str, None, None]:
+        # Closing the response generator closes the engine's stream at once, which ends the run's trace span.
+        with contextlib.closing(items):
+            for item in items:
+                if isinstance(item, ChainOutput):
+                    metadata.update(_metadata(item))
+                else:
+                    yield item
+
+    return StreamingResponse(tokens(), metadata=metadata)
 
 
-async def _astream(items: AsyncChainStream, metadata: dict[str, Any]) -> AsyncGenerator[str, None]:
-    # An async generator is not closed when dropped, only finalised later by the loop: close it explicitly.
-    async with contextlib.aclosing(items):
-        async for item in items:
-            if isinstance(item, ChainOutput):
-                metadata.update(_metadata(item))
-            else:
-                yield item
+def _async_streaming_response(items: AsyncChainStream) -> AsyncStreamingResponse:
+    """Async `_streaming_response`."""
+    metadata: dict[str, Any] = {}
+
+    async def tokens() -> AsyncGenerator[str, None]:
+        # An async generator is not closed when dropped, only finalised later by the loop: close it explicitly.
+        async with contextlib.aclosing(items):
+            async for item in items:
+                if isinstance(item, ChainOutput):
+                    metadata.update(_metadata(item))
+                else:
+                    yield item
+
+    return AsyncStreamingResponse(tokens(), metadata=metadata)
 
 
 class CascadeQueryEngine(BaseQueryEngine):
@@ -112,16 +124,14 @@ class CascadeQueryEngine(BaseQueryEngine):
     def _query(self, query_bundle: QueryBundle) -> AnyResponse:
         q = query_bundle.query_str
         if self.streaming:
-            meta: dict[str, Any] = {}
-            return StreamingResponse(_stream(self.engine.stream(q, self.sensitivity), meta), metadata=meta)
+            return _streaming_response(self.engine.stream(q, self.sensitivity))
         out = self.engine.invoke(q, self.sensitivity)
         return Response(out.answer, metadata=_metadata(out))
 
     async def _aquery(self, query_bundle: QueryBundle) -> AnyResponse:
         q = query_bundle.query_str
         if self.streaming:
-            meta: dict[str, Any] = {}
-            return AsyncStreamingResponse(_astream(self.engine.astream(q, self.sensitivity), meta), metadata=meta)
+            return _async_streaming_response(self.engine.astream(q, self.sensitivity))
         out = await self.engine.ainvoke(q, self.sensitivity)
         return Response(out.answer, metadata=_metadata(out))
 
@@ -202,8 +212,7 @@ class RetrievalFirstQueryEngine(BaseQueryEngine):
         except Exception as e:  # reported in the trail (or raised as RetrievalError), per on_retrieval_error
             nodes, found = [], e
         if self.streaming:
-            meta: dict[str, Any] = {}
-            return StreamingResponse(_stream(self.engine.stream(q, found, self.sensitivity), meta), metadata=meta)
+            return _streaming_response(self.engine.stream(q, found, self.sensitivity))
         return self._respond(self.engine.invoke(q, found, self.sensitivity), nodes)
 
     async def _aquery(self, query_bundle: QueryBundle) -> AnyResponse:
@@ -214,8 +223,5 @@ class RetrievalFirstQueryEngine(BaseQueryEngine):
         except Exception as e:
             nodes, found = [], e
         if self.streaming:
-            meta: dict[str, Any] = {}
-            return AsyncStreamingResponse(
-                _astream(self.engine.astream(q, found, self.sensitivity), meta), metadata=meta
-            )
+            return _async_streaming_response(self.engine.astream(q, found, self.sensitivity))
         return self._respond(await self.engine.ainvoke(q, found, self.sensitivity), nodes)
