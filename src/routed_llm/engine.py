@@ -30,6 +30,7 @@ from litellm.llms.custom_llm import CustomLLMError
 from routed_llm.catalog import DeploymentProfile, TierProfile
 from routed_llm.config import RoutingConfig
 from routed_llm.errors import AllTiersFailed, StreamInterrupted
+from routed_llm.tokens import COUNTING_MODEL
 from routed_llm.types import RouteDecision
 
 __all__ = ["Engine", "RoutedCompletion", "RoutingInfo", "StreamEnd", "TierHealth"]
@@ -389,9 +390,9 @@ class Engine:
     ) -> StreamEnd:
         prompt, completion = acc.prompt_tokens, acc.completion_tokens
         if prompt is None:  # the server sent no usage: count it ourselves
-            prompt = litellm.token_counter(model="gpt-4o", messages=list(messages))
+            prompt = litellm.token_counter(model=COUNTING_MODEL, messages=list(messages))
         if completion is None:
-            completion = litellm.token_counter(model="gpt-4o", text=acc.text) if acc.text else 0
+            completion = litellm.token_counter(model=COUNTING_MODEL, text=acc.text) if acc.text else 0
         self._account(info, acc.hidden, acc.model, prompt, completion)
         self.health.succeeded(info.tier)
         return StreamEnd(routing=info, finish_reason=acc.finish_reason)

@@ -8,12 +8,10 @@ the shared state (tier health). A LangChain `ChatRoutedLLM` and a LlamaIndex
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
-import litellm
 from pydantic import ValidationError
 
 from routed_llm.budget import BudgetManager, Closure
@@ -25,17 +23,13 @@ from routed_llm.errors import InvalidRequest
 from routed_llm.policy import RouterState, decide
 from routed_llm.telemetry import NO_TRACE, CallTrace, Telemetry
 from routed_llm.telemetry import response_output as _output
+from routed_llm.tokens import count_prompt_tokens
 from routed_llm.types import RequestNeeds, RouteDecision, RouteHints
 
 __all__ = ["ConfigSource", "HintsLike", "Router", "normalize_messages", "request_needs"]
 
 ConfigSource = RoutingConfig | str | os.PathLike[str] | Mapping[str, Any]
 HintsLike = RouteHints | Mapping[str, Any] | None
-
-#: The tokenizer used to count prompts for routing. One fixed tokenizer keeps the
-#: decision fast and offline (no per-model tokenizer downloads); it is an
-#: estimate for non-OpenAI models, which is why context windows keep headroom.
-COUNTING_MODEL = "gpt-4o"
 
 
 def normalize_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -52,62 +46,6 @@ def normalize_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict
             raise InvalidRequest(f"messages[{i}] must be a mapping with a 'role' (got {type(m).__name__})")
         out.append(dict(m))
     return out
-
-
-class _PromptCounter:
-    """``litellm.token_counter(model=COUNTING_MODEL, messages=..., tools=...)``, set up once.
-
-    ``token_counter`` rebuilds its counting parameters on every call (model-name
-    fix-ups, tokenizer selection, encoding lookup): about 80 % of its cost for a
-    short prompt. This runs the same LiteLLM counting steps over parameters built
-    once per process, so the count is the same by construction.
-    """
-
-    def __init__(self) -> None:
-        from litellm.litellm_core_utils import token_counter as tc
-        from litellm.utils import convert_list_message_to_dict
-
-        self._params = tc._MessageCountParams(COUNTING_MODEL, None)
-        self._count_messages = tc._count_messages
-        self._count_extra = tc._count_extra
-        self._to_dicts = convert_list_message_to_dict
-
-    def __call__(self, messages: Sequence[Mapping[str, Any]], tools: Any) -> int:
-        msgs = self._to_dicts(messages)
-        has_system = any(m.get("role", None) == "system" for m in msgs)
-        count = self._count_messages(self._params, msgs, True, None)
-        return int(count + self._count_extra(self._params.count_function, tools, None, has_system))
-
-
-_COUNTER_CHECK = [
-    {"role": "system", "content": "Answer briefly."},
-    {"role": "user", "content": "Hello, wörld! <|endoftext|>", "name": "u1"},
-]
-
-
-@functools.cache
-def _prompt_counter() -> _PromptCounter | None:
-    """Build the counter once; ``None`` (count with ``litellm.token_counter``) if LiteLLM's internals moved."""
-    try:
-        counter = _PromptCounter()
-        expected = litellm.token_counter(
-            model=COUNTING_MODEL, messages=_COUNTER_CHECK, use_default_image_token_count=True
-        )
-        return counter if counter(_COUNTER_CHECK, None) == expected else None
-    except Exception:
-        return None
-
-
-def _count_prompt_tokens(messages: Sequence[Mapping[str, Any]], tools: Any = None) -> int:
-    """Prompt tokens as routing counts them: ``litellm.token_counter`` with `COUNTING_MODEL`."""
-    counter = None if litellm.disable_token_counter else _prompt_counter()
-    if counter is None:
-        return int(
-            litellm.token_counter(
-                model=COUNTING_MODEL, messages=list(messages), tools=tools, use_default_image_token_count=True
-            )
-        )
-    return counter(messages, tools)
 
 
 def _has_images(messages: Sequence[Mapping[str, Any]]) -> bool:
@@ -131,7 +69,7 @@ def request_needs(messages: Sequence[Mapping[str, Any]], params: Mapping[str, An
         json_mode = kind == "json_object"
     elif isinstance(response_format, type):  # a pydantic model class, as LiteLLM accepts
         json_schema = True
-    prompt_tokens = _count_prompt_tokens(messages, tools)
+    prompt_tokens = count_prompt_tokens(messages, tools)
     max_out = params.get("max_tokens") or params.get("max_completion_tokens") or 0
     return RequestNeeds(
         tools=bool(tools),

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from routed_llm import Router, load_config
 from routed_llm.config import RuleCondition
 from routed_llm.policy import _describe
-from routed_llm.router import COUNTING_MODEL, _count_prompt_tokens, request_needs
+from routed_llm.router import request_needs
+from routed_llm.tokens import COUNTING_MODEL
+from routed_llm.tokens import count_prompt_tokens as _count_prompt_tokens
 
 
 def _litellm_count(messages: list[dict[str, Any]], tools: Any = None) -> int:
@@ -94,16 +96,16 @@ def test_prompt_count_follows_litellms_disable_switch(monkeypatch: pytest.Monkey
 
 
 def test_prompt_counter_that_disagrees_with_litellm_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    from routed_llm import router as router_module
+    from routed_llm import tokens as tokens_module
 
-    monkeypatch.setattr(router_module._PromptCounter, "__call__", lambda self, messages, tools: -1)
-    router_module._prompt_counter.cache_clear()
+    monkeypatch.setattr(tokens_module._PromptCounter, "__call__", lambda self, messages, tools: -1)
+    tokens_module._prompt_counter.cache_clear()
     try:
-        assert router_module._prompt_counter() is None  # the one-time check caught it
+        assert tokens_module._prompt_counter() is None  # the one-time check caught it
         messages = [{"role": "user", "content": "count me through the public API"}]
         assert _count_prompt_tokens(messages) == _litellm_count(messages)
     finally:
-        router_module._prompt_counter.cache_clear()
+        tokens_module._prompt_counter.cache_clear()
 
 
 def test_request_needs_counts_tools_and_output_cap() -> None:
