@@ -344,13 +344,16 @@ class SQLiteLedger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self.lock_timeout_s, isolation_level=None)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
                 with self._init_lock:
                     if not self._ready:
+                        # Once per ledger, not per thread: WAL mode is persistent in the file, and
+                        # connections switching it concurrently get "database is locked" at once
+                        # (SQLite does not wait on the busy timeout there).
+                        conn.execute("PRAGMA journal_mode=WAL")
                         for stmt in _SCHEMA:
                             conn.execute(stmt)
                         self._ready = True
+                conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error:
                 conn.close()
                 raise
