@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -593,6 +593,29 @@ def make_ledger(url: str, *, lock_timeout_s: float = 10.0, keep_entries_s: float
 
 
 @dataclass(frozen=True)
+class _LimitScope:
+    """One place the config sets limits (everything, a provider, a tier, a metadata value), resolved for a call.
+
+    Windowed limits and the per-request cap are both read from here, so the two walk
+    the same scopes, cover the same tiers and name the same config paths.
+    """
+
+    limits: BudgetLimits
+    prefix: str  # config path of its fields, e.g. "budgets.providers.anthropic"
+    scope: str  # ledger counter scope, e.g. "provider:anthropic"
+    label: str  # words naming it in a reason, e.g. "anthropic "
+    tiers: frozenset[str]  # paid tiers it covers
+    override_prefix: str = ""  # a per_metadata value's override, e.g. "budgets.per_metadata.user_id.overrides.al"
+    taken: frozenset[str] = frozenset()  # fields that override set
+
+    def field(self, name: str) -> tuple[str, bool]:
+        """Config path of limit ``name`` here, and whether a per-value override set it."""
+        if name in self.taken:
+            return f"{self.override_prefix}.{name}", True
+        return f"{self.prefix}.{name}", False
+
+
+@dataclass(frozen=True)
 class _Limit:
     """One windowed limit on one scope, and the tiers it covers."""
 
@@ -760,41 +783,34 @@ class BudgetManager:
             scopes += [f"meta:{key}={v}" for v in _metadata_values(metadata.get(key))]
         return scopes
 
-    def _limits(self, metadata: Mapping[str, Any], providers: Iterable[str] | None = None) -> list[_Limit]:
-        """Windowed limits that apply to a call with ``metadata``."""
+    def _limit_scopes(
+        self, metadata: Mapping[str, Any], providers: Iterable[str] | None = None
+    ) -> Iterator[_LimitScope]:
+        """Every scope whose limits apply to a call with ``metadata`` (provider scopes only ``providers``)."""
         paid = self.paid_tiers
-        out: list[_Limit] = []
-
-        def add(
-            limits: BudgetLimits,
-            field_prefix: str,
-            scope: str,
-            label: str,
-            tiers: frozenset[str],
-            overridden: tuple[str, frozenset[str]] = ("", frozenset()),
-        ) -> None:
-            override_prefix, taken = overridden
-            for window, usd in limits.windowed().items():
-                name = _FIELD[window]
-                if name in taken:
-                    out.append(_Limit(f"{override_prefix}.{name}", scope, label, window, usd, tiers, override=True))
-                else:
-                    out.append(_Limit(f"{field_prefix}.{name}", scope, label, window, usd, tiers))
-
-        add(self.config.total, "budgets", "total", "", paid)
+        yield _LimitScope(self.config.total, "budgets", "total", "", paid)
         for name, limits in self.config.providers.items():
             if providers is not None and name not in providers:
                 continue
             covered = frozenset(t for t in paid if name in self._tier_providers[t])
-            add(limits, f"budgets.providers.{name}", f"provider:{name}", f"{name} ", covered)
+            yield _LimitScope(limits, f"budgets.providers.{name}", f"provider:{name}", f"{name} ", covered)
         for name, limits in self.config.tiers.items():
-            add(limits, f"budgets.tiers.{name}", f"tier:{name}", f"tier {name} ", frozenset({name}) & paid)
+            covered = frozenset({name}) & paid
+            yield _LimitScope(limits, f"budgets.tiers.{name}", f"tier:{name}", f"tier {name} ", covered)
         for key, meta_limits in self.config.per_metadata.items():
             prefix = f"budgets.per_metadata.{key}"
             for value in _metadata_values(metadata.get(key)):
                 limits, taken = meta_limits.for_value(value)
-                overridden = (f"{prefix}.overrides.{value}", taken)
-                add(limits, prefix, f"meta:{key}={value}", f"{key}={value} ", paid, overridden)
+                scope, label = f"meta:{key}={value}", f"{key}={value} "
+                yield _LimitScope(limits, prefix, scope, label, paid, f"{prefix}.overrides.{value}", taken)
+
+    def _limits(self, metadata: Mapping[str, Any], providers: Iterable[str] | None = None) -> list[_Limit]:
+        """Windowed limits that apply to a call with ``metadata``."""
+        out: list[_Limit] = []
+        for sc in self._limit_scopes(metadata, providers):
+            for window, usd in sc.limits.windowed().items():
+                field_name, overridden = sc.field(_FIELD[window])
+                out.append(_Limit(field_name, sc.scope, sc.label, window, usd, sc.tiers, override=overridden))
         return out
 
     def _counter(self, window_key: str, window: str, scope: str) -> str:
@@ -866,25 +882,13 @@ class BudgetManager:
     def _per_request(self, needs: RequestNeeds, metadata: Mapping[str, Any], closed: dict[str, Closure]) -> None:
         caps: list[tuple[str, float, frozenset[str]]] = []
         named: set[str] = set()  # override fields, named in the reason as for windowed limits
-        if self.config.per_request_usd is not None:
-            caps.append(("budgets.per_request_usd", self.config.per_request_usd, self.paid_tiers))
-        for name, limits in self.config.providers.items():
-            if limits.per_request_usd is not None:
-                covered = frozenset(t for t in self.paid_tiers if name in self._tier_providers[t])
-                caps.append((f"budgets.providers.{name}.per_request_usd", limits.per_request_usd, covered))
-        for name, limits in self.config.tiers.items():
-            if limits.per_request_usd is not None:
-                caps.append((f"budgets.tiers.{name}.per_request_usd", limits.per_request_usd, frozenset({name})))
-        for key, meta_limits in self.config.per_metadata.items():
-            for value in _metadata_values(metadata.get(key)):
-                limits, taken = meta_limits.for_value(value)
-                if limits.per_request_usd is None:
-                    continue
-                overridden = "per_request_usd" in taken
-                where = f"budgets.per_metadata.{key}" + (f".overrides.{value}" if overridden else "")
-                caps.append((f"{where}.per_request_usd", limits.per_request_usd, self.paid_tiers))
-                if overridden:
-                    named.add(f"{where}.per_request_usd")
+        for sc in self._limit_scopes(metadata):
+            if sc.limits.per_request_usd is None:
+                continue
+            field_name, overridden = sc.field("per_request_usd")
+            caps.append((field_name, sc.limits.per_request_usd, sc.tiers))
+            if overridden:
+                named.add(field_name)
         for field_name, cap, tiers in caps:
             for tier in sorted(tiers & self.paid_tiers):
                 profile = self.profiles[tier]
