@@ -11,8 +11,7 @@ from routed_llm import Router, load_config
 from routed_llm.config import RuleCondition
 from routed_llm.policy import _describe
 from routed_llm.router import request_needs
-from routed_llm.tokens import COUNTING_MODEL
-from routed_llm.tokens import count_prompt_tokens as _count_prompt_tokens
+from routed_llm.tokens import COUNTING_MODEL, count_prompt_tokens
 
 
 def _litellm_count(messages: list[dict[str, Any]], tools: Any = None) -> int:
@@ -69,7 +68,7 @@ CONVERSATIONS: list[list[dict[str, Any]]] = [
 @pytest.mark.parametrize("tools", [None, TOOLS], ids=["no-tools", "tools"])
 @pytest.mark.parametrize("messages", CONVERSATIONS, ids=lambda m: "-".join(str(x.get("role")) for x in m))
 def test_prompt_count_equals_litellm_token_counter(messages: list[dict[str, Any]], tools: Any) -> None:
-    assert _count_prompt_tokens(messages, tools) == _litellm_count(messages, tools)
+    assert count_prompt_tokens(messages, tools) == _litellm_count(messages, tools)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -85,14 +84,14 @@ def test_prompt_count_equals_litellm_token_counter(messages: list[dict[str, Any]
     st.booleans(),
 )
 def test_prompt_count_equals_litellm_token_counter_on_random_text(messages: list[dict[str, Any]], tools: bool) -> None:
-    assert _count_prompt_tokens(messages, TOOLS if tools else None) == _litellm_count(
+    assert count_prompt_tokens(messages, TOOLS if tools else None) == _litellm_count(
         messages, TOOLS if tools else None
     )
 
 
 def test_prompt_count_follows_litellms_disable_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(litellm, "disable_token_counter", True)
-    assert _count_prompt_tokens([{"role": "user", "content": "hello there"}]) == 0
+    assert count_prompt_tokens([{"role": "user", "content": "hello there"}]) == 0
 
 
 def test_prompt_counter_that_disagrees_with_litellm_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,7 +102,7 @@ def test_prompt_counter_that_disagrees_with_litellm_is_not_used(monkeypatch: pyt
     try:
         assert tokens_module._prompt_counter() is None  # the one-time check caught it
         messages = [{"role": "user", "content": "count me through the public API"}]
-        assert _count_prompt_tokens(messages) == _litellm_count(messages)
+        assert count_prompt_tokens(messages) == _litellm_count(messages)
     finally:
         tokens_module._prompt_counter.cache_clear()
 
