@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import httpx
 import litellm
 import openai
 from litellm.llms.custom_llm import CustomLLMError
+from litellm.types.router import RouterRateLimitError, RouterRateLimitErrorBasic
 
 from routed_llm.catalog import DeploymentProfile, TierProfile
 from routed_llm.config import RoutingConfig
@@ -134,13 +136,17 @@ class TierHealth:
 
 
 #: Failures another tier might not have: provider/API errors (LiteLLM maps them all onto
-#: the OpenAI SDK's exception tree), transport errors, timeouts, and local-provider errors.
+#: the OpenAI SDK's exception tree), transport errors, timeouts, local-provider errors, and
+#: LiteLLM's "No deployments available" when every deployment of the tier is cooling down
+#: (a ``ValueError`` in LiteLLM, but for us just a tier that is down right now).
 _TIER_FAILURES: tuple[type[BaseException], ...] = (
     openai.OpenAIError,
     httpx.HTTPError,
     TimeoutError,
     ConnectionError,
     CustomLLMError,
+    RouterRateLimitError,
+    RouterRateLimitErrorBasic,
 )
 
 
@@ -172,8 +178,23 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-def build_model_list(config: RoutingConfig) -> list[dict[str, Any]]:
-    """Translate tiers into a LiteLLM ``model_list``: one model group per tier."""
+def litellm_deployment_id(deployment_id: str, namespace: str) -> str:
+    """LiteLLM's ``model_info.id`` for our deployment ``<tier>/<i>`` inside one engine.
+
+    LiteLLM keeps deployment cooldowns and failure counts by this id, and every
+    ``litellm.Router`` in the process hears every other router's failures through
+    LiteLLM's global callbacks. With a bare ``<tier>/<i>`` one tenant's 401 cooled
+    down the same-named deployment of every other tenant; the per-engine namespace
+    keeps each Router's health its own.
+    """
+    return f"{deployment_id}@{namespace}"
+
+
+def build_model_list(config: RoutingConfig, namespace: str = "") -> list[dict[str, Any]]:
+    """Translate tiers into a LiteLLM ``model_list``: one model group per tier.
+
+    ``namespace`` makes the deployment ids unique to one engine (see `litellm_deployment_id`).
+    """
     default_timeout = config.router_settings.timeout
     model_list: list[dict[str, Any]] = []
     for tier_name, tier in config.tiers.items():
@@ -191,8 +212,13 @@ def build_model_list(config: RoutingConfig) -> list[dict[str, Any]]:
             if timeout is not None:
                 params["timeout"] = timeout
                 params["stream_timeout"] = timeout
+            dep_id = f"{tier_name}/{i}"
             model_list.append(
-                {"model_name": tier_name, "litellm_params": params, "model_info": {"id": f"{tier_name}/{i}"}}
+                {
+                    "model_name": tier_name,
+                    "litellm_params": params,
+                    "model_info": {"id": litellm_deployment_id(dep_id, namespace) if namespace else dep_id},
+                }
             )
     return model_list
 
@@ -203,9 +229,15 @@ class Engine:
     def __init__(self, config: RoutingConfig, profiles: Mapping[str, TierProfile]) -> None:
         settings = config.router_settings
         self._profiles = profiles
-        self._deployments: dict[str, DeploymentProfile] = {d.id: d for p in profiles.values() for d in p.deployments}
+        #: Unique to this engine, so LiteLLM's per-deployment health is never shared between Routers.
+        self.namespace = uuid.uuid4().hex[:12]
+        deps = [d for p in profiles.values() for d in p.deployments]
+        self._deployments: dict[str, DeploymentProfile] = {
+            **{d.id: d for d in deps},
+            **{litellm_deployment_id(d.id, self.namespace): d for d in deps},
+        }
         kwargs: dict[str, Any] = {
-            "model_list": build_model_list(config),
+            "model_list": build_model_list(config, self.namespace),
             "num_retries": settings.num_retries,
             "retry_after": int(settings.retry_after),
             "routing_strategy": settings.routing_strategy,

@@ -36,7 +36,17 @@ __all__ = [
     "closed_port",
 ]
 
-Mode = Literal["ok", "error500", "rate_limit", "slow", "die_after_first_chunk"]
+Mode = Literal[
+    "ok",
+    "error500",
+    "rate_limit",
+    "slow",
+    "die_after_first_chunk",
+    "auth_error",
+    "bad_request",
+    "empty_choices",
+    "malformed_chunk",
+]
 MODES: tuple[str, ...] = get_args(Mode)
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
@@ -247,6 +257,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer_ok(body, cfg, stream)
         elif cfg.mode == "die_after_first_chunk":
             self._die_after_first_chunk(body, cfg, stream)
+        elif cfg.mode == "auth_error":
+            self._send_json(
+                401,
+                _error_body("Incorrect API key provided.", "invalid_request_error", code="invalid_api_key"),
+            )
+        elif cfg.mode == "bad_request":
+            self._send_json(400, _error_body(cfg.content, "invalid_request_error", code="invalid_value"))
+        elif cfg.mode == "empty_choices":
+            self._empty_choices(body, cfg, stream)
+        elif cfg.mode == "malformed_chunk":
+            self._malformed(stream)
         else:
             self._answer_ok(body, cfg, stream)
 
@@ -287,6 +308,37 @@ class _Handler(BaseHTTPRequestHandler):
             final = _chunk(cid, created, model, None, None, True)
             final["usage"] = usage
             self._write_event(final)
+        self._write_chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _empty_choices(self, body: dict[str, Any], cfg: _Behaviour, stream: bool) -> None:
+        """A 200 that answers nothing: ``choices: []``, or a stream of only ``data: [DONE]``."""
+        if not stream:
+            cid = f"chatcmpl-faulty-{uuid.uuid4().hex[:12]}"
+            model = str(body.get("model") or cfg.model)
+            payload = {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
+                       "choices": [], "usage": _usage(body, "")}
+            self._send_json(200, payload)
+            return
+        self._start_sse()
+        self._write_chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _malformed(self, stream: bool) -> None:
+        """A 200 whose body (or first stream event) is not JSON."""
+        if not stream:
+            data = b'{"id": "chatcmpl-faulty", "choices": [{"message": '
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
+        self._start_sse()
+        self._write_chunk(b"data: {\"id\": \"chatcmpl-faulty\", \"choices\": [{\"delta\": \n\n")
         self._write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
@@ -382,6 +434,10 @@ class FaultyServer:
     - ``"slow"``: waits ``delay_s`` then answers like ``"ok"`` (to trip client timeouts).
     - ``"die_after_first_chunk"``: streams one chunk then closes without ``[DONE]`` or the
       chunked terminator; non-stream requests get half a body and a connection reset.
+    - ``"auth_error"``: HTTP 401 (a revoked or wrong API key).
+    - ``"bad_request"``: HTTP 400 whose error message is ``content``.
+    - ``"empty_choices"``: HTTP 200 with ``choices: []``; streamed, only ``data: [DONE]``.
+    - ``"malformed_chunk"``: HTTP 200 whose JSON body, or first stream event, is cut short.
     """
 
     def __init__(
