@@ -18,6 +18,7 @@ feed ``routed-llm report``), and no limit reads them.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from routed_llm.catalog import TierProfile
 from routed_llm.config import AlertConfig, BudgetLimits, BudgetsConfig, Tier
-from routed_llm.errors import BudgetExceeded, ConfigError, LedgerError
+from routed_llm.errors import BudgetExceeded, ConfigError, LedgerError, LedgerTruncated
 from routed_llm.policy import estimated_output_tokens
 from routed_llm.types import RequestNeeds
 
@@ -289,7 +290,26 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, ts REAL NOT NULL)",
     # ids of trimmed entries, kept REMEMBER_IDS_S: the spend row was the replay guard
     "CREATE TABLE IF NOT EXISTS trimmed (id TEXT PRIMARY KEY, ts REAL NOT NULL)",
+    # the ledger's identity, mirrored in the marker file beside it (see SQLiteLedger._check_identity)
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
+
+
+def ledger_marker(path: Path) -> Path:
+    """Return the file beside a SQLite ledger that remembers its id: ``ledger.db`` -> ``ledger.db.id``."""
+    return path.with_name(path.name + ".id")
+
+
+def accept_ledger_reset(path: str | Path) -> Path:
+    """Accept that the SQLite ledger at ``path`` restarts empty (it was truncated or replaced).
+
+    Removes the marker that made the ledger fail closed (`LedgerTruncated`); the next router
+    adopts the file as it is. Also ``routed-llm ledger accept-reset --config routing.yaml``.
+    Returns the marker path that was removed.
+    """
+    marker = ledger_marker(Path(path).expanduser())
+    marker.unlink(missing_ok=True)
+    return marker
 
 
 class SQLiteLedger:
@@ -331,7 +351,10 @@ class SQLiteLedger:
                 "(raise budgets.lock_timeout_s if that is expected)"
             )
         elif isinstance(e, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
-            hint = "the file is not a valid SQLite database (corrupt?): move it aside and a new ledger is created"
+            hint = (
+                "the file is not a valid SQLite database (corrupt?): move it aside and a new ledger is created "
+                "(if it held spend, accept the restart with `routed-llm ledger accept-reset`)"
+            )
         else:
             hint = "check the path and its permissions (budgets.store)"
         return LedgerError(f"spend ledger {self.path} could not {doing}: {type(e).__name__}: {text}; {hint}")
@@ -350,11 +373,10 @@ class SQLiteLedger:
                         # connections switching it concurrently get "database is locked" at once
                         # (SQLite does not wait on the busy timeout there).
                         conn.execute("PRAGMA journal_mode=WAL")
-                        for stmt in _SCHEMA:
-                            conn.execute(stmt)
+                        self._check_identity(conn)
                         self._ready = True
                 conn.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.Error:
+            except (sqlite3.Error, LedgerError):
                 conn.close()
                 raise
         except OSError as e:
@@ -363,6 +385,46 @@ class SQLiteLedger:
             raise self._fail(e, "be opened") from e
         self._local.conn = conn
         return conn
+
+    def _check_identity(self, conn: sqlite3.Connection) -> None:
+        """Create the schema, and refuse a ledger file that lost its contents.
+
+        A truncated (or replaced) file opens as a valid, empty database: without a check the
+        ledger would silently restart at $0 and every budget would reopen. The ledger's id is
+        kept both inside the file (table ``meta``) and in a marker file beside it; a marker
+        whose id the file no longer holds means the spend history is gone, and that raises
+        `LedgerTruncated` (paid tiers stay closed) until the reset is accepted.
+        """
+        had_schema = bool(
+            conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spend'").fetchone()
+        )
+        for stmt in _SCHEMA:
+            conn.execute(stmt)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()
+        marker = ledger_marker(self.path)
+        try:
+            expected = marker.read_text(encoding="utf-8").strip() if marker.exists() else None
+        except OSError:
+            expected = None
+        if expected and (row is None or row[0] != expected):
+            raise LedgerTruncated(
+                f"spend ledger {self.path} lost its history: it was truncated or replaced (it no longer holds "
+                f"ledger {expected}{', it holds no spend at all' if not had_schema else ''}). Spend recorded "
+                "before is gone, so paid tiers stay closed instead of restarting the budgets at $0. Restore the "
+                "file from a backup, or accept the empty ledger: `routed-llm ledger accept-reset --config "
+                f"<your routing.yaml>` (or delete {marker})."
+            )
+        if row is None:
+            ledger_id = uuid.uuid4().hex
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (ledger_id,))
+            row = conn.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()
+        if expected != row[0]:
+            try:
+                tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
+                tmp.write_text(row[0], encoding="utf-8")
+                os.replace(tmp, marker)
+            except OSError as e:
+                logger.warning("budget: could not write ledger marker %s: %s", marker, e)
 
     def record(self, entry: SpendEntry, counters: Sequence[str]) -> bool:
         """Store the entry and bump its counters in one transaction."""
@@ -416,7 +478,12 @@ class SQLiteLedger:
 
         Reads then see zero spend and create nothing: ``routed-llm explain`` must not leave a ledger behind.
         """
-        return not self._ready and getattr(self._local, "conn", None) is None and not self.path.exists()
+        return (
+            not self._ready
+            and getattr(self._local, "conn", None) is None
+            and not self.path.exists()
+            and not ledger_marker(self.path).exists()  # a vanished ledger file must be noticed, not read as $0
+        )
 
     def totals(self, counters: Sequence[str]) -> dict[str, int]:
         """Counter values."""
@@ -592,6 +659,17 @@ def make_ledger(url: str, *, lock_timeout_s: float = 10.0, keep_entries_s: float
 # --------------------------------------------------------------------------- manager
 
 
+def _pid_alive(pid: str) -> bool:
+    """Whether process ``pid`` (as text) still runs, so a journal it is adopting is left to it."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class _LimitScope:
     """One place the config sets limits (everything, a provider, a tier, a metadata value), resolved for a call.
@@ -663,6 +741,7 @@ class BudgetManager:
         self._pending: list[tuple[SpendEntry, tuple[str, ...]]] = []
         self._claimed: set[str] = set()
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self.paid_tiers = frozenset(n for n, p in self.profiles.items() if self._is_paid(p, (tiers or {}).get(n)))
         """Tiers spend can close: not private and not priced at zero in the config. A cloud tier with no
         known price counts as paid: closing it is the safe side."""
@@ -687,37 +766,84 @@ class BudgetManager:
         return None
 
     def _journal_write(self, entry: SpendEntry, counters: Sequence[str]) -> None:
-        """Append an unrecorded entry to this process's journal, so it outlives the process."""
+        """Append an unrecorded entry to this manager's journal, durably, so it outlives the process.
+
+        One line per entry, written whole under an exclusive ``flock`` and fsynced before
+        returning. Another process may adopt (rename away) the journal at any time; the
+        writer re-checks after locking that it holds the file the path names, so no line
+        lands in a file that was already read.
+        """
         if self._journal is None:
             return
+        line = (json.dumps({"entry": json.loads(entry.to_json()), "counters": list(counters)}) + "\n").encode()
         try:
             self._journal.parent.mkdir(parents=True, exist_ok=True)
-            with self._journal.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"entry": json.loads(entry.to_json()), "counters": list(counters)}) + "\n")
+            for _ in range(10):
+                fd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    try:
+                        same = os.fstat(fd).st_ino == os.stat(self._journal).st_ino
+                    except FileNotFoundError:
+                        same = False
+                    if not same:  # adopted (renamed away) between our open and our lock: reopen
+                        continue
+                    os.write(fd, line)
+                    os.fsync(fd)
+                    return
+                finally:
+                    os.close(fd)  # also releases the lock
+            raise OSError("journal kept being renamed away while writing")
         except OSError as e:
             logger.error("budget: could not journal unrecorded spend to %s: %s", self._journal, e)
 
+    @staticmethod
+    def _read_journal(path: Path) -> list[tuple[SpendEntry, tuple[str, ...]]]:
+        """Entries of a journal file; a torn last line (a crash mid-write) is skipped, the rest kept."""
+        out = []
+        with path.open("rb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # wait for a writer still appending to this file
+            data = f.read()
+        for n, raw in enumerate(data.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw)
+                out.append((SpendEntry(**item["entry"]), tuple(item["counters"])))
+            except (ValueError, TypeError, KeyError) as e:
+                logger.error("budget: journal %s line %d is unreadable and skipped: %s", path, n, e)
+        return out
+
     def _adopt_journals(self) -> None:
-        """Take over spend other (possibly dead) processes could not record; it is retried with ours."""
+        """Take over spend other (possibly dead) processes could not record; it is retried with ours.
+
+        Entries carry ids and the ledgers ignore an id they already hold, so adopting a
+        journal whose entries were (partly) recorded, or adopting it twice, counts nothing twice.
+        """
         if self.journal_dir is None or not self.journal_dir.is_dir():
             return
-        for path in sorted(self.journal_dir.glob("*.jsonl")):
-            claimed = path.with_suffix(f".adopting-{os.getpid()}")
+        patterns = ("*.jsonl", "*.adopting-*")
+        paths = sorted({p for pattern in patterns for p in self.journal_dir.glob(pattern)})
+        for path in paths:
+            if path == self._journal:
+                continue
+            if ".adopting-" in path.name and _pid_alive(path.name.rsplit("-", 1)[-1]):
+                continue  # a live process is adopting it right now
+            claimed = self.journal_dir / f"{path.stem}.adopting-{os.getpid()}"
             try:
                 os.replace(path, claimed)  # only one process wins each file
             except OSError:
                 continue
             try:
-                for line in claimed.read_text(encoding="utf-8").splitlines():
-                    if not line.strip():
-                        continue
-                    item = json.loads(line)
-                    entry = SpendEntry(**item["entry"])
-                    self._pending.append((entry, tuple(item["counters"])))
-                    self._journal_write(entry, item["counters"])
-                claimed.unlink()
-            except (OSError, ValueError, TypeError, KeyError) as e:
+                items = self._read_journal(claimed)
+            except OSError as e:
                 logger.error("budget: unrecorded-spend journal %s is unreadable, left in place: %s", claimed, e)
+                continue
+            with self._lock:
+                for entry, counters in items:
+                    self._pending.append((entry, counters))
+                    self._journal_write(entry, counters)  # ours now: durable before the claimed file goes
+            claimed.unlink(missing_ok=True)
         if self._pending:
             logger.warning("budget: replaying $%.6f of spend recorded in a journal", self.pending_usd)
 
@@ -747,22 +873,27 @@ class BudgetManager:
             return sum(e.cost_usd for e, _ in self._pending)
 
     def flush(self) -> int:
-        """Write pending entries to the ledger; return how many remain. Raises `LedgerError` if it still fails."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        try:
-            while pending:
-                entry, counters = pending[0]
-                self.ledger.record(entry, counters)
-                pending.pop(0)
-        finally:
-            if pending:
+        """Write pending entries to the ledger; return how many remain. Raises `LedgerError` if it still fails.
+
+        One flush at a time (``_flush_lock``): the journal is removed only by the flush that
+        leaves nothing pending while no other flush holds entries, so an entry is always in
+        the journal until the ledger has it.
+        """
+        with self._flush_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            try:
+                while pending:
+                    entry, counters = pending[0]
+                    self.ledger.record(entry, counters)
+                    pending.pop(0)
+            finally:
                 with self._lock:
-                    self._pending[:0] = pending
-        with self._lock:
-            if not self._pending and self._journal is not None:
-                self._journal.unlink(missing_ok=True)
-        return len(pending)
+                    if pending:
+                        self._pending[:0] = pending
+                    elif not self._pending and self._journal is not None:
+                        self._journal.unlink(missing_ok=True)
+            return len(pending)
 
     def close(self) -> None:
         """Try once more to record pending spend, then release the ledger."""
@@ -843,7 +974,8 @@ class BudgetManager:
         try:
             spent = self._spent(limits, now)
         except LedgerError as e:
-            if self.config.on_ledger_error == "fail_open":
+            # A ledger that lost its history fails closed even under fail_open: spend is known to be missing.
+            if self.config.on_ledger_error == "fail_open" and not isinstance(e, LedgerTruncated):
                 logger.warning("budget: %s; limits are not enforced (on_ledger_error: fail_open)", e)
                 return closed
             why = f"spend ledger unavailable, paid tiers closed (on_ledger_error: fail_closed): {e}"

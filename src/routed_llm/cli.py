@@ -127,6 +127,22 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _accept_reset(args: argparse.Namespace, console: Console) -> int:
+    """Accept that a SQLite ledger restarts empty after it was truncated (see `LedgerTruncated`)."""
+    from routed_llm.budget import accept_ledger_reset, sqlite_path
+    from routed_llm.config import BudgetsConfig, load_config
+
+    budgets = BudgetsConfig()
+    if args.config:
+        budgets = load_config(args.config).budgets or budgets
+    store = args.store or budgets.store.get_secret_value()
+    if not store.startswith("sqlite:"):
+        raise RoutedLLMError("ledger accept-reset applies to sqlite:// ledgers only (budgets.store)")
+    marker = accept_ledger_reset(sqlite_path(store))
+    console.print(f"accepted: {sqlite_path(store)} is used as it is from now on (removed {marker})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="routed-llm", description=__doc__)
@@ -157,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.add_argument("--png", default=None, metavar="FILE", help="also write a chart of spend per day (matplotlib)")
     report.set_defaults(func=_report)
+    ledger = sub.add_parser("ledger", help="maintain the spend ledger")
+    ledger_sub = ledger.add_subparsers(dest="ledger", required=True)
+    accept = ledger_sub.add_parser(
+        "accept-reset", help="accept that a truncated or replaced SQLite ledger restarts empty (reopens paid tiers)"
+    )
+    accept.add_argument("--config", "-c", default=None, help="routing YAML whose budgets.store to accept")
+    accept.add_argument("--store", default=None, help="ledger URL (overrides the config), e.g. sqlite:///ledger.db")
+    accept.set_defaults(func=_accept_reset)
     bench = sub.add_parser("bench", help="offline benchmarks on recorded model outcomes")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     bench_cascade = bench_sub.add_parser("cascade", help="replay recorded RouterBench answers through the cascade")

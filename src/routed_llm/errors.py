@@ -22,6 +22,7 @@ __all__ = [
     "EmbeddingSpaceMissing",
     "InvalidRequest",
     "LedgerError",
+    "LedgerTruncated",
     "NoEligibleTier",
     "RoutedLLMError",
     "StreamInterrupted",
@@ -127,6 +128,15 @@ class BudgetExceeded(RoutedLLMError):
 
 class LedgerError(RoutedLLMError):
     """The spend ledger cannot be read or written (corrupt file, lock held too long, Redis gone)."""
+
+
+class LedgerTruncated(LedgerError):
+    """The SQLite ledger file lost its history (truncated or replaced); paid tiers stay closed.
+
+    Raised instead of silently restarting the budgets at $0. Accept the empty ledger with
+    ``routed-llm ledger accept-reset --config routing.yaml`` (or
+    `routed_llm.budget.accept_ledger_reset`), or restore the file.
+    """
 
 
 # --------------------------------------------------------------------------- embeddings
