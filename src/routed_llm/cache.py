@@ -100,6 +100,8 @@ class CachedAnswer:
         if len(choices) != 1 or getattr(choices[0], "message", None) is None:
             return None
         msg = choices[0].message
+        if not (getattr(msg, "content", None) or getattr(msg, "tool_calls", None)):
+            return None  # an empty answer is a failure, never something to replay
         calls = [
             {
                 "id": tc.id,
@@ -187,8 +189,8 @@ class StreamRecorder:
 
     def answer(self, end: StreamEnd) -> CachedAnswer | None:
         """Return the finished stream as a `CachedAnswer` (``None`` if it cannot be replayed faithfully)."""
-        if not self.usable:
-            return None
+        if not self.usable or not (self._text or self._calls):
+            return None  # an empty stream is a failure, never something to replay
         info = end.routing
         return CachedAnswer(
             content="".join(self._text) or None,

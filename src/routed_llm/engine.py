@@ -31,7 +31,14 @@ from litellm.types.router import RouterRateLimitError, RouterRateLimitErrorBasic
 
 from routed_llm.catalog import DeploymentProfile, TierProfile
 from routed_llm.config import RoutingConfig
-from routed_llm.errors import AllTiersFailed, StreamInterrupted
+from routed_llm.errors import (
+    AllTiersFailed,
+    EmptyAnswer,
+    RequestRejected,
+    RoutedLLMError,
+    StreamInterrupted,
+    TierCallFailed,
+)
 from routed_llm.tokens import COUNTING_MODEL
 from routed_llm.types import RouteDecision
 
@@ -147,6 +154,7 @@ _TIER_FAILURES: tuple[type[BaseException], ...] = (
     CustomLLMError,
     RouterRateLimitError,
     RouterRateLimitErrorBasic,
+    EmptyAnswer,
 )
 
 
@@ -171,6 +179,27 @@ def _retry_after_s(exc: BaseException) -> float | None:
         return float(headers.get("retry-after"))
     except (TypeError, ValueError):
         return None
+
+
+def _check_answer(tier: str, response: Any) -> None:
+    """Raise `EmptyAnswer` for a 200 that answers nothing (no choices; no text and no tool call)."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise EmptyAnswer(tier, "no choices")
+    message = getattr(choices[0], "message", None)
+    if message is None or not (getattr(message, "content", None) or getattr(message, "tool_calls", None)):
+        raise EmptyAnswer(tier, "no text and no tool call")
+
+
+def _provider_message(exc: BaseException) -> str:
+    """Return the provider's own error text, whole (LiteLLM prefixes it and appends its own hints)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    text = str(getattr(exc, "message", None) or exc)
+    return text.split("\n\nLiteLLM:", 1)[0].strip()
 
 
 def _describe(exc: BaseException) -> str:
@@ -340,6 +369,7 @@ class Engine:
         for tier in decision.tiers:
             try:
                 response = self.router.completion(**self._kwargs(decision, tier, messages, params))
+                _check_answer(tier, response)
             except Exception as e:
                 walk.failed(tier, e)
                 continue
@@ -354,6 +384,7 @@ class Engine:
         for tier in decision.tiers:
             try:
                 response = await self.router.acompletion(**self._kwargs(decision, tier, messages, params))
+                _check_answer(tier, response)
             except Exception as e:
                 walk.failed(tier, e)
                 continue
@@ -369,14 +400,25 @@ class Engine:
         """
         walk = _Walk(self, decision)
         for tier in decision.tiers:
+            acc = _StreamAccumulator()
+            held: list[Any] = []
             try:
                 iterator = iter(self.router.completion(**self._kwargs(decision, tier, messages, params, stream=True)))
-                chunk = next(iterator, None)
+                # Hold chunks back until one carries text or a tool call: a stream that ends (or
+                # breaks) before that has emitted nothing, so the next tier may still take over.
+                while not acc.answered:
+                    chunk = next(iterator, None)
+                    if chunk is None:
+                        raise EmptyAnswer(tier, "the stream ended with no text and no tool call")
+                    if acc.take(chunk):
+                        held.append(chunk)
             except Exception as e:
                 walk.failed(tier, e)
                 continue
-            info, acc = walk.info(tier), _StreamAccumulator()
+            info = walk.info(tier)
             try:
+                yield from held
+                chunk = next(iterator, None)
                 while chunk is not None:
                     if acc.take(chunk):
                         yield chunk
@@ -393,15 +435,25 @@ class Engine:
         """Async `stream`."""
         walk = _Walk(self, decision)
         for tier in decision.tiers:
+            acc = _StreamAccumulator()
+            held: list[Any] = []
             try:
                 response = await self.router.acompletion(**self._kwargs(decision, tier, messages, params, stream=True))
                 iterator = response.__aiter__()
-                chunk = await anext(iterator, None)
+                while not acc.answered:  # as in `stream`: nothing leaves before real content
+                    chunk = await anext(iterator, None)
+                    if chunk is None:
+                        raise EmptyAnswer(tier, "the stream ended with no text and no tool call")
+                    if acc.take(chunk):
+                        held.append(chunk)
             except Exception as e:
                 walk.failed(tier, e)
                 continue
-            info, acc = walk.info(tier), _StreamAccumulator()
+            info = walk.info(tier)
             try:
+                for chunk in held:
+                    yield chunk
+                chunk = await anext(iterator, None)
                 while chunk is not None:
                     if acc.take(chunk):
                         yield chunk
@@ -452,9 +504,20 @@ class _Walk:
         self.errors: dict[str, BaseException] = {}
 
     def failed(self, tier: str, exc: BaseException) -> None:
-        """Record a tier's failure, or re-raise it when another tier would not help."""
+        """Record a tier's failure, or raise when another tier would not help.
+
+        What escapes is always a `RoutedLLMError`: a provider's 400 becomes `RequestRejected`
+        (naming the tier and carrying the provider's whole message), anything unexpected
+        `TierCallFailed`, each chained to LiteLLM's original exception.
+        """
         if not _should_fall_back(exc):
-            raise exc
+            model = self._engine._profiles[tier].models[0]
+            if isinstance(exc, RoutedLLMError):
+                raise exc
+            if isinstance(exc, openai.APIStatusError | litellm.BadRequestError):
+                status = getattr(exc, "status_code", None)
+                raise RequestRejected(tier, model, status, _provider_message(exc)) from exc
+            raise TierCallFailed(tier, model, exc) from exc
         self._engine.health.failed(tier, _retry_after_s(exc))
         self.attempts.append({"tier": tier, "error": _describe(exc)})
         self.errors[tier] = exc
@@ -481,6 +544,8 @@ class _StreamAccumulator:
         self.model: str | None = None
         self.finish_reason: str | None = None
         self.emitted = 0
+        self.answered = False
+        """Whether a chunk carried text or a tool call (a stream without one is an empty answer)."""
         self._text: list[str] = []
 
     @property
@@ -500,6 +565,9 @@ class _StreamAccumulator:
             content = getattr(delta, "content", None) if delta is not None else None
             if content:
                 self._text.append(content)
+                self.answered = True
+            if delta is not None and getattr(delta, "tool_calls", None):
+                self.answered = True
             if getattr(choice, "finish_reason", None):
                 self.finish_reason = choice.finish_reason
 

@@ -20,13 +20,16 @@ __all__ = [
     "EmbeddingNotAllowed",
     "EmbeddingSpaceMismatch",
     "EmbeddingSpaceMissing",
+    "EmptyAnswer",
     "InvalidRequest",
     "LedgerError",
     "LedgerTruncated",
     "NoEligibleTier",
+    "RequestRejected",
     "RoutedLLMError",
     "StreamInterrupted",
     "TelemetryError",
+    "TierCallFailed",
     "TierNotAllowed",
     "UnknownTier",
 ]
@@ -84,6 +87,51 @@ class AllTiersFailed(RoutedLLMError):
             for tier, e in self.errors.items()
         )
         super().__init__(f"all tiers failed:\n{lines}")
+
+
+class EmptyAnswer(RoutedLLMError):
+    """A tier answered "successfully" with nothing: no choices, or no text and no tool call.
+
+    Counted as that tier's failure (the next tier is tried, nothing is cached); seen by
+    callers only inside `AllTiersFailed` when every tier answered so.
+    """
+
+    def __init__(self, tier: str, what: str) -> None:
+        self.tier = tier
+        super().__init__(f"tier {tier!r} returned an empty answer ({what})")
+
+
+class RequestRejected(InvalidRequest):
+    """A provider rejected the request itself (an HTTP 400): another tier would reject it too.
+
+    ``tier``, ``model`` and ``status`` say where; the message carries the provider's whole text.
+    """
+
+    def __init__(self, tier: str, model: str, status: int | None, provider_message: str) -> None:
+        self.tier = tier
+        self.model = model
+        self.status = status
+        self.provider_message = provider_message
+        super().__init__(
+            f"tier {tier!r} ({model}) rejected the request"
+            f"{f' (HTTP {status})' if status else ''}: {provider_message.rstrip('.')}. "
+            "Fix the request (parameters, message format) or the deployment's settings; other tiers were not tried."
+        )
+
+
+class TierCallFailed(RoutedLLMError):
+    """LiteLLM raised something that is neither an outage nor a rejected request (a bug somewhere).
+
+    Raised at once, not hidden behind a fallback; ``__cause__`` is LiteLLM's exception.
+    """
+
+    def __init__(self, tier: str, model: str, cause: BaseException) -> None:
+        self.tier = tier
+        self.model = model
+        super().__init__(
+            f"calling tier {tier!r} ({model}) failed unexpectedly: {type(cause).__name__}: {cause}. "
+            "This is not an outage another tier could cover; check the request and the deployment settings."
+        )
 
 
 class StreamInterrupted(RoutedLLMError):
