@@ -213,6 +213,17 @@ class RoutingSection(_Strict):
     config order (saying so in the reason), or raise `NoEligibleTier`."""
 
 
+#: ``litellm.Router(routing_strategy=...)`` values LiteLLM accepts.
+ROUTING_STRATEGIES = (
+    "simple-shuffle",
+    "least-busy",
+    "usage-based-routing",
+    "latency-based-routing",
+    "cost-based-routing",
+    "usage-based-routing-v2",
+)
+
+
 class RouterSettings(_Strict):
     """Settings passed to each tier's ``litellm.Router`` (per-deployment behaviour)."""
 
@@ -220,14 +231,21 @@ class RouterSettings(_Strict):
     """LiteLLM retries within a tier before routed-llm moves to the next tier."""
     timeout: float | None = Field(default=None, gt=0)
     """Default per-attempt timeout in seconds for deployments that set none."""
-    retry_after: float = Field(default=0, ge=0)
+    retry_after: float = Field(default=0, ge=0, allow_inf_nan=False)
     """Minimum seconds between LiteLLM retries."""
     allowed_fails: int | None = Field(default=None, ge=0)
     """Failures per minute before LiteLLM cools a deployment down."""
     cooldown_time: float | None = Field(default=None, ge=0)
     """Seconds a failing deployment stays cooled down."""
     routing_strategy: str = "simple-shuffle"
-    """LiteLLM load-balancing strategy within a tier."""
+    """LiteLLM load-balancing strategy within a tier (one of `ROUTING_STRATEGIES`)."""
+
+    @field_validator("routing_strategy")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        if v not in ROUTING_STRATEGIES:
+            raise ValueError(f"unknown LiteLLM routing strategy; use one of: {', '.join(ROUTING_STRATEGIES)}")
+        return v
     drop_params: bool = True
     """Drop OpenAI params a provider does not support instead of failing."""
 
@@ -966,8 +984,14 @@ def load_config(
     else:
         path = Path(source).expanduser()
         data, base_dir, where = _read_yaml(path), path.parent, str(path)
-    resolved = _resolve(data, env=env, base_dir=base_dir, source=where)
     try:
+        resolved = _resolve(data, env=env, base_dir=base_dir, source=where)
         return RoutingConfig.model_validate(resolved)
     except ValidationError as e:
         raise ConfigError(_format_validation_error(e), source=where) from None
+    except RecursionError:
+        raise ConfigError(
+            "  - <root>: the config is nested too deeply to be a routing config (hundreds of levels); "
+            "check for a generated or self-referencing YAML",
+            source=where,
+        ) from None

@@ -15,6 +15,7 @@ streaming included (on the final `StreamEnd`).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from routed_llm.catalog import DeploymentProfile, TierProfile
 from routed_llm.config import RoutingConfig
 from routed_llm.errors import (
     AllTiersFailed,
+    ConfigError,
     EmptyAnswer,
     RequestRejected,
     RoutedLLMError,
@@ -219,6 +221,43 @@ def litellm_deployment_id(deployment_id: str, namespace: str) -> str:
     return f"{deployment_id}@{namespace}"
 
 
+def _mask(text: str, config: RoutingConfig) -> str:
+    """Hide every configured API key in ``text`` (LiteLLM's messages may echo its params)."""
+    for tier in config.tiers.values():
+        for dep in tier.models:
+            if dep.api_key is not None and dep.api_key.get_secret_value():
+                text = text.replace(dep.api_key.get_secret_value(), "***")
+    return text
+
+
+def _check_deployments(config: RoutingConfig) -> None:
+    """Reject, as a `ConfigError` naming the field, a deployment LiteLLM could never call.
+
+    Without this a model string with no provider (``fast``) or an unset ``os.environ/`` model
+    loads fine and then fails every call with a raw LiteLLM error.
+    """
+    problems = []
+    for tier_name, tier in config.tiers.items():
+        for i, dep in enumerate(tier.models):
+            where = f"tiers.{tier_name}.models[{i}].model"
+            model = dep.model
+            if model.startswith("os.environ/"):
+                var = model.split("/", 1)[1]
+                model = os.environ.get(var, "")
+                if not model:
+                    problems.append(f"  - {where}: environment variable {var} ({dep.model!r}) is not set")
+                    continue
+            try:
+                litellm.get_llm_provider(model=model, api_base=dep.api_base)
+            except Exception:
+                problems.append(
+                    f"  - {where}: LiteLLM cannot tell the provider of {dep.model!r}; "
+                    "write provider/model, e.g. openai/gpt-4o-mini or ollama_chat/llama3.2:3b"
+                )
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
 def build_model_list(config: RoutingConfig, namespace: str = "") -> list[dict[str, Any]]:
     """Translate tiers into a LiteLLM ``model_list``: one model group per tier.
 
@@ -278,7 +317,14 @@ class Engine:
         if settings.cooldown_time is not None:
             kwargs["cooldown_time"] = settings.cooldown_time
         self._drop_params = settings.drop_params
-        self.router = litellm.Router(**kwargs)
+        _check_deployments(config)
+        try:
+            self.router = litellm.Router(**kwargs)
+        except Exception as e:  # LiteLLM rejects what our schema let through: say so as a config error
+            raise ConfigError(
+                f"  - tiers / router_settings: LiteLLM rejected the deployments: {type(e).__name__}: "
+                f"{_mask(str(e), config)}"
+            ) from None
         # litellm.Router registers bound methods in LiteLLM's global callback lists (capped at
         # 100), which would keep every router alive forever; unhook it when this engine goes.
         self._finalizer = weakref.finalize(self, self.router.discard)

@@ -44,8 +44,80 @@ def normalize_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping) or "role" not in m:
             raise InvalidRequest(f"messages[{i}] must be a mapping with a 'role' (got {type(m).__name__})")
+        _check_message(i, m)
         out.append(dict(m))
     return out
+
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+#: Content part types and the field each must carry (as the OpenAI chat API defines them).
+_PART_FIELDS = {"text": "text", "image_url": "image_url", "input_audio": "input_audio", "file": "file"}
+
+
+def _check_message(i: int, m: Mapping[str, Any]) -> None:
+    """Reject a malformed message here, naming it, rather than as a raw error from deep in LiteLLM."""
+    role = m.get("role")
+    if role not in _ROLES:
+        raise InvalidRequest(f"messages[{i}].role must be one of {', '.join(sorted(_ROLES))} (got {role!r})")
+    name = m.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InvalidRequest(f"messages[{i}].name must be a string (got {type(name).__name__})")
+    content = m.get("content")
+    if content is None or isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise InvalidRequest(
+            f"messages[{i}].content must be a string or a list of content parts (got {type(content).__name__})"
+        )
+    for j, part in enumerate(content):
+        where = f"messages[{i}].content[{j}]"
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind not in _PART_FIELDS:
+            raise InvalidRequest(
+                f"{where} must be a content part with type one of {', '.join(_PART_FIELDS)} (got "
+                f"{kind!r} in a {type(part).__name__})"
+            )
+        value = part.get(_PART_FIELDS[kind])
+        if kind == "text" and not isinstance(value, str):
+            raise InvalidRequest(f"{where}: a text part needs a string 'text' (got {type(value).__name__})")
+        if kind == "image_url":
+            url = value.get("url") if isinstance(value, Mapping) else value
+            if not isinstance(url, str) or not url:
+                raise InvalidRequest(f"{where}: an image_url part needs image_url.url, a URL or data: URI string")
+        if kind in ("input_audio", "file") and not isinstance(value, Mapping):
+            raise InvalidRequest(f"{where}: a {kind} part needs a {_PART_FIELDS[kind]!r} object")
+
+
+#: Numeric OpenAI params, checked here so a typo fails as `InvalidRequest`, not inside LiteLLM.
+_INT_PARAMS = ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs")
+_NUMBER_PARAMS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "timeout")
+
+
+def _check_params(params: Mapping[str, Any]) -> None:
+    for key in _INT_PARAMS:
+        v = params.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or (key != "seed" and v < 0)):
+            raise InvalidRequest(f"{key} must be a non-negative integer (got {v!r})")
+    for key in _NUMBER_PARAMS:
+        v = params.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v != v):
+            raise InvalidRequest(f"{key} must be a number (got {v!r})")
+    tools = params.get("tools")
+    if tools is not None and (
+        not isinstance(tools, Sequence) or isinstance(tools, str) or not all(isinstance(t, Mapping) for t in tools)
+    ):
+        raise InvalidRequest("tools must be a list of OpenAI tool definitions (mappings)")
+    fmt = params.get("response_format")
+    if fmt is not None and not isinstance(fmt, type):
+        kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+        if kind not in ("text", "json_object", "json_schema"):
+            raise InvalidRequest(
+                "response_format must be {'type': 'text' | 'json_object' | 'json_schema', ...} or a pydantic "
+                f"model class (got {fmt!r:.80})"
+            )
+    stop = params.get("stop")
+    if stop is not None and not isinstance(stop, str | list):
+        raise InvalidRequest(f"stop must be a string or a list of strings (got {type(stop).__name__})")
 
 
 def _has_images(messages: Sequence[Mapping[str, Any]]) -> bool:
@@ -69,7 +141,15 @@ def request_needs(messages: Sequence[Mapping[str, Any]], params: Mapping[str, An
         json_mode = kind == "json_object"
     elif isinstance(response_format, type):  # a pydantic model class, as LiteLLM accepts
         json_schema = True
-    prompt_tokens = count_prompt_tokens(messages, tools)
+    _check_params(params)
+    try:
+        prompt_tokens = count_prompt_tokens(messages, tools)
+    except RecursionError:
+        raise InvalidRequest("the messages are nested too deeply to be a chat request") from None
+    except Exception as e:  # LiteLLM's counter meets a shape it does not know: the request is malformed
+        raise InvalidRequest(
+            f"the messages or tools could not be read as a chat request: {type(e).__name__}: {e}"
+        ) from e
     max_out = params.get("max_tokens") or params.get("max_completion_tokens") or 0
     return RequestNeeds(
         tools=bool(tools),
@@ -86,6 +166,11 @@ def _hints(hints: HintsLike) -> RouteHints:
         return RouteHints()
     if isinstance(hints, RouteHints):
         return hints
+    if not isinstance(hints, Mapping):
+        raise InvalidRequest(
+            f"routing hints must be a mapping or RouteHints (got {type(hints).__name__} {hints!r:.60}); "
+            "e.g. router.complete(prompt, {'sensitivity': 'confidential'})"
+        )
     try:
         return RouteHints.model_validate(dict(hints))
     except ValidationError as e:
