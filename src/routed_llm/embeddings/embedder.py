@@ -240,6 +240,17 @@ def _resolve(index: int, dep: EmbeddingDeployment, cfg: EmbeddingsConfig) -> _De
     )
 
 
+def _infer_sensitivity(texts: Sequence[str]) -> tuple[Sensitivity | None, str]:
+    """Classify each text as a chat prompt is classified; confidential if any one is (and which, why)."""
+    from routed_llm.classify import classify
+
+    for i, text in enumerate(texts):
+        result = classify(text)
+        if result.sensitivity is Sensitivity.CONFIDENTIAL:
+            return Sensitivity.CONFIDENTIAL, f" (inferred from texts[{i}]: {result.signals[-1]})"
+    return None, ""
+
+
 def _check_texts(texts: Any, what: str = "texts") -> list[str]:
     """Refuse anything but a non-empty sequence of non-empty strings, naming the bad item."""
     if isinstance(texts, str | bytes):
@@ -447,24 +458,31 @@ class Embedder:
 
     # ------------------------------------------------------------------ planning
 
-    def _candidates(self, space: EmbeddingSpace, sensitivity: Sensitivity | str | None) -> list[_Deployment]:
+    def _candidates(
+        self, space: EmbeddingSpace, sensitivity: Sensitivity | str | None, texts: Sequence[str] = ()
+    ) -> list[_Deployment]:
         level = normalize_sensitivity(sensitivity) if sensitivity is not None else self.sensitivity
         same = [d for d in self._deployments if d.space_id == space.id]
+        why = ""
+        if level is None and any(not d.private for d in same):
+            # No override: infer each text's sensitivity as chat does (PII, markers), before any request.
+            level, why = _infer_sensitivity(texts)
         if level is Sensitivity.CONFIDENTIAL:
             private = [d for d in same if d.private]
             if not private:
                 labels = ", ".join(d.label for d in same)
                 raise EmbeddingNotAllowed(
-                    f"confidential texts may only go to private deployments, and no deployment of space "
+                    f"confidential texts{why} may only go to private deployments, and no deployment of space "
                     f"{space.id!r} is private ({labels}); add a private deployment of that space "
                     "(e.g. Ollama on this machine) or mark one private: true"
+                    + ("; if the texts are not confidential, pass sensitivity='public' to override" if why else "")
                 )
             return private
         return same
 
     def _plan(self, texts: list[str], kind: TextKind, sensitivity: Sensitivity | str | None) -> _Plan:
         space = self.space
-        candidates = self._candidates(space, sensitivity)
+        candidates = self._candidates(space, sensitivity, texts)
         prefixed = [space.prefixes.apply(t, kind) for t in texts]
         keys = [cache_key(space.id, t) for t in prefixed]
         unique: dict[str, tuple[int, str]] = {}
