@@ -9,7 +9,7 @@ routing logic of its own.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -46,15 +46,17 @@ from langchain_core.utils.function_calling import convert_to_json_schema, conver
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from routed_llm import Router, RoutingConfig, RoutingInfo, StreamEnd
+from routed_llm import InvalidRequest, Router, RoutingConfig, RoutingInfo, StreamEnd
 from routed_llm.adapters import CONFIG_ENV, adopt_router, config_source_from_env
 from routed_llm.telemetry import adopt_langchain_run
 from routed_llm.types import Complexity, Sensitivity, Task
 
-__all__ = ["CONFIG_ENV", "HINT_KEYS", "ChatRoutedLLM"]
+__all__ = ["CONFIG_ENV", "HINT_KEYS", "ROUTING_METADATA_KWARG", "ChatRoutedLLM"]
 
 #: Hint names accepted as invoke kwargs and as ``configurable`` keys.
 HINT_KEYS = ("tier", "task", "complexity", "sensitivity", "max_latency_ms", "max_cost_usd", "metadata")
+#: Per-call routing metadata under a name that does not clash with LangChain's own ``metadata``.
+ROUTING_METADATA_KWARG = "routing_metadata"
 
 
 def _usage(info: RoutingInfo) -> UsageMetadata:
@@ -323,6 +325,8 @@ class ChatRoutedLLM(BaseChatModel):
         for key, value in kwargs.items():
             if key in HINT_KEYS:
                 hints[key] = value
+            elif key == ROUTING_METADATA_KWARG:
+                hints["metadata"] = {**(hints.get("metadata") or {}), **value}
             elif key == "model":  # LangChain's per-call model override means a tier here
                 hints["tier"] = value
             else:
@@ -347,9 +351,30 @@ class ChatRoutedLLM(BaseChatModel):
 
     @staticmethod
     def _hints_from_config(config: RunnableConfig | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        configurable = (config or {}).get("configurable") or {}
-        merged = {k: configurable[k] for k in HINT_KEYS if k in configurable}
+        """Merge hints from the run config and kwargs; routing metadata travels as ``routing_metadata``.
+
+        Routing metadata (per-user budgets, ``when: metadata`` rules) is taken, later winning, from
+        the run config's ``metadata`` (LangChain's convention: ``with_config(metadata=...)``,
+        ``invoke(..., config={"metadata": ...})``), ``configurable["metadata"]``, and the call's
+        ``metadata=`` / ``routing_metadata=`` kwargs (``bind`` included). It is renamed because
+        LangChain's ``generate_prompt`` takes a ``metadata`` argument of its own.
+        """
+        config = config or {}
+        configurable = config.get("configurable") or {}
+        merged = {k: configurable[k] for k in HINT_KEYS if k in configurable and k != "metadata"}
         merged.update(kwargs)
+        metadata: dict[str, Any] = {}
+        for source in (
+            config.get("metadata"),
+            configurable.get("metadata"),
+            merged.pop("metadata", None),
+            merged.pop(ROUTING_METADATA_KWARG, None),
+        ):
+            if source is not None and not isinstance(source, Mapping):
+                raise InvalidRequest(f"routing metadata must be a mapping (got {type(source).__name__})")
+            metadata.update(source or {})
+        if metadata:
+            merged[ROUTING_METADATA_KWARG] = metadata
         return merged
 
     def invoke(
