@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from routed_llm.budget import BudgetManager, Closure
 from routed_llm.cache import CachedAnswer, ResponseCache, StreamRecorder
 from routed_llm.catalog import TierProfile, build_profiles
+from routed_llm.classify.heuristic import classify_messages, tool_texts
 from routed_llm.config import RoutingConfig, load_config
 from routed_llm.engine import Engine, RoutedCompletion, RoutingInfo, StreamEnd
 from routed_llm.errors import InvalidRequest
@@ -282,6 +283,10 @@ class Router:
         """
         msgs = normalize_messages(messages)
         route_hints, needs = _hints(hints), request_needs(msgs, params)
+        classification = None
+        if route_hints.sensitivity is None and params.get("tools"):
+            # Tool definitions (names, descriptions) can carry PII too: classify with them in view.
+            classification = classify_messages(msgs, extra_texts=tool_texts(params.get("tools")))
         decision = decide(
             self.config,
             self.profiles,
@@ -289,6 +294,7 @@ class Router:
             needs=needs,
             hints=route_hints,
             state=self.state(route_hints, needs),
+            classification=classification,
         )
         closures: dict[str, Closure] = {}
         if self.budget is not None and self.budget.config.on_exceeded == "raise":

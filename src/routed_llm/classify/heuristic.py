@@ -51,10 +51,13 @@ Sensitivity
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
+from urllib.parse import unquote_plus, urlsplit
 
 from routed_llm.classify.pii import detect_pii
 from routed_llm.types import Complexity, Sensitivity, Task
@@ -71,6 +74,7 @@ __all__ = [
     "Cue",
     "classify",
     "classify_messages",
+    "tool_texts",
 ]
 
 
@@ -597,8 +601,40 @@ def _decide_sensitivity(
     return Sensitivity.PUBLIC, "sensitivity=public: no PII or markers"
 
 
+#: Invisible characters that split a token without showing (zero-width space/joiners, word joiner, BOM, soft hyphen).
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"))
+_SPELLED_AT = re.compile(r"\s*(?:\[at\]|\(at\)|\{at\})\s*|\s+at\s+", re.IGNORECASE)
+_SPELLED_DOT = re.compile(r"\s*(?:\[dot\]|\(dot\)|\{dot\})\s*|\s+dot\s+", re.IGNORECASE)
+_DOTTED_DIGITS = re.compile(r"(?<=\d)[.·_/](?=\d)")
+
+
+def _normalise(text: str) -> str:
+    """Undo look-alike tricks before detection: NFKC (full-width ``＠``, ``４``), invisible characters dropped."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+
+
+def _deobfuscate(text: str) -> str:
+    """Spell out simple obfuscations: ``judy at example dot com``, ``4111.1111.1111.1111``."""
+    text = _SPELLED_AT.sub("@", f" {text} ")
+    text = _SPELLED_DOT.sub(".", text)
+    return _DOTTED_DIGITS.sub(" ", text)
+
+
 def _pii_kinds(texts: Iterable[str]) -> tuple[str, ...]:
-    kinds = {match.kind for text in texts for match in detect_pii(text)}
+    """PII kinds in ``texts``, looked for in each text as written, normalised and de-obfuscated.
+
+    The de-obfuscated variant errs on the private side ("meet at noon dot" is not an address,
+    but "judy at example dot com" is): a false positive keeps a call private, a miss leaks it.
+    """
+    kinds: set[str] = set()
+    for text in texts:
+        plain = _normalise(text)
+        kinds.update(m.kind for m in detect_pii(plain))
+        spelled = _deobfuscate(plain)
+        if spelled.strip() != plain.strip():
+            kinds.update(m.kind for m in detect_pii(spelled))
     return tuple(sorted(kinds))
 
 
@@ -664,7 +700,40 @@ def _tool_call_texts(message: Mapping[str, Any]) -> Iterator[str]:
         yield legacy["arguments"]
 
 
-def classify_messages(messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False) -> Classification:
+def _hidden_texts(message: Mapping[str, Any]) -> Iterator[str]:
+    """Yield strings a message carries outside its text: its ``name``, image URL query strings."""
+    name = message.get("name")
+    if isinstance(name, str):
+        yield name
+    content = message.get("content")
+    if isinstance(content, list | tuple):
+        for part in content:
+            if not isinstance(part, Mapping) or part.get("type") != "image_url":
+                continue
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, Mapping) else image
+            if isinstance(url, str) and not url.startswith("data:"):
+                try:
+                    parts = urlsplit(url)
+                except ValueError:
+                    yield unquote_plus(url)
+                    continue
+                yield unquote_plus(f"{parts.path} {parts.query} {parts.fragment}")
+
+
+def tool_texts(tools: Any) -> list[str]:
+    """Every string of a call's tool definitions (names, descriptions, parameter schemas), for PII scanning."""
+    if not tools:
+        return []
+    try:
+        return [json.dumps(tools, ensure_ascii=False, default=str)]
+    except (TypeError, ValueError):
+        return [str(tools)]
+
+
+def classify_messages(
+    messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False, extra_texts: Iterable[str] = ()
+) -> Classification:
     """Infer task, complexity and sensitivity of an OpenAI-format conversation.
 
     PII and sensitivity markers are looked for in every message (system, user,
@@ -679,6 +748,8 @@ def classify_messages(messages: Sequence[Mapping[str, Any]], *, has_tools: bool 
             image and other non-text parts are ignored).
         has_tools: Whether the request carries tool definitions. Tool messages
             and tool calls in the conversation count as tools too.
+        extra_texts: Other strings the request carries (e.g. `tool_texts` of its tool
+            definitions): scanned for PII only, never for task or complexity cues.
 
     Returns:
         The classification, with one signal per dimension explaining it.
@@ -702,6 +773,7 @@ def classify_messages(messages: Sequence[Mapping[str, Any]], *, has_tools: bool 
             has_tools = True
         size += sum(len(p) for p in parts)
         parts.extend(_tool_call_texts(message))
+        parts.extend(_hidden_texts(message))
         texts.append(parts)
     if last_user < 0:  # no user text: fall back to the last message that has any
         last_user = next((i for i in range(len(texts) - 1, -1, -1) if texts[i]), -1)
@@ -725,7 +797,7 @@ def classify_messages(messages: Sequence[Mapping[str, Any]], *, has_tools: bool 
     complexity, complexity_signal = _decide_complexity(
         scan, size_chars=size, has_tools=has_tools, n_messages=len(messages)
     )
-    pii = _pii_kinds(text for parts in texts for text in parts)
+    pii = _pii_kinds([*(text for parts in texts for text in parts), *extra_texts])
     sensitivity, sensitivity_signal = _decide_sensitivity(pii, confidential, internal)
     return Classification(
         task=task,
