@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -800,6 +800,21 @@ def _interpolate(value: Any, env: Mapping[str, str], path: str, missing: list[st
     return value
 
 
+#: Field names whose values are secrets (or may carry one, like a store URL with a password).
+_SECRET_FIELDS = frozenset({"api_key", "secret_key", "public_key", "store", "url", "password", "token"})
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
+def _is_secret_field(loc: Sequence[Any]) -> bool:
+    names = [str(p).lower() for p in loc if isinstance(p, str)]
+    return any(n in _SECRET_FIELDS or n.endswith(("_key", "_secret", "_token", "password")) for n in names[-1:])
+
+
+def redact_credentials(text: str) -> str:
+    """Hide the ``user:password@`` part of every URL in ``text`` (``redis://***@host``)."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
+
+
 def _format_validation_error(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
@@ -813,6 +828,10 @@ def _format_validation_error(err: ValidationError) -> str:
             msg = "required field is missing"
         got = e.get("input")
         shown = "" if e["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {got!r})"
+        if shown and _is_secret_field(e["loc"]):
+            shown = f" (got a {type(got).__name__}, value hidden)"  # a secret is never printed, not even mistyped
+        elif shown and isinstance(got, str):
+            shown = f" (got {redact_credentials(got)!r})"
         lines.append(f"  - {loc or '<root>'}: {msg}{shown}")
     return "\n".join(lines)
 
