@@ -14,6 +14,7 @@ streaming included (on the final `StreamEnd`).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
@@ -49,6 +50,29 @@ __all__ = ["Engine", "RoutedCompletion", "RoutingInfo", "StreamEnd", "TierHealth
 logger = logging.getLogger(__name__)
 
 litellm.suppress_debug_info = True
+
+#: Set while the engine waits for a tier's first content, when a failure still falls back to
+#: the next tier (see `_LiteLLMFallbackLogFilter`).
+_FALLBACK_POSSIBLE: contextvars.ContextVar[bool] = contextvars.ContextVar("routed_llm_fallback_possible", default=False)
+
+
+class _LiteLLMFallbackLogFilter(logging.Filter):
+    """Keep LiteLLM's logs true for calls routed-llm goes on to serve.
+
+    LiteLLM's "Fallback also failed ... No fallback was attempted" ERROR is about LiteLLM's
+    own fallbacks, which routed-llm never configures. While routed-llm can still
+    fall back itself the record is re-logged at DEBUG on ``routed_llm.engine`` (the engine logs the
+    tier failure as a WARNING, and raises `AllTiersFailed` if no tier serves the call).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _FALLBACK_POSSIBLE.get() and str(record.msg).startswith("Fallback also failed"):
+            logger.debug("LiteLLM (mid-stream, routed-llm falls back itself): %s", record.getMessage())
+            return False
+        return True
+
+
+logging.getLogger("LiteLLM Router").addFilter(_LiteLLMFallbackLogFilter())
 
 #: Seconds a tier that failed stays at the back of chains, unless the config says otherwise.
 DEFAULT_TIER_COOLDOWN_S = 10.0
@@ -448,6 +472,7 @@ class Engine:
         for tier in decision.tiers:
             acc = _StreamAccumulator()
             held: list[Any] = []
+            token = _FALLBACK_POSSIBLE.set(True)
             try:
                 iterator = iter(self.router.completion(**self._kwargs(decision, tier, messages, params, stream=True)))
                 # Hold chunks back until one carries text or a tool call: a stream that ends (or
@@ -461,6 +486,8 @@ class Engine:
             except Exception as e:
                 walk.failed(tier, e)
                 continue
+            finally:
+                _FALLBACK_POSSIBLE.reset(token)
             info = walk.info(tier)
             try:
                 yield from held
@@ -483,6 +510,7 @@ class Engine:
         for tier in decision.tiers:
             acc = _StreamAccumulator()
             held: list[Any] = []
+            token = _FALLBACK_POSSIBLE.set(True)
             try:
                 response = await self.router.acompletion(**self._kwargs(decision, tier, messages, params, stream=True))
                 iterator = response.__aiter__()
@@ -495,6 +523,8 @@ class Engine:
             except Exception as e:
                 walk.failed(tier, e)
                 continue
+            finally:
+                _FALLBACK_POSSIBLE.reset(token)
             info = walk.info(tier)
             try:
                 for chunk in held:
