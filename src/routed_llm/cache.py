@@ -24,16 +24,18 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import litellm
-from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices
 from pydantic import BaseModel
 
 from routed_llm.config import CacheConfig
 from routed_llm.engine import RoutedCompletion, RoutingInfo, StreamEnd
 from routed_llm.errors import ConfigError
 from routed_llm.types import RouteDecision, Sensitivity
+
+if TYPE_CHECKING:  # LiteLLM is imported when a cached answer is replayed, not with the cache
+    import litellm
+    from litellm.types.utils import ModelResponseStream
 
 __all__ = [
     "CacheStore",
@@ -123,6 +125,8 @@ class CachedAnswer:
 
     def response(self) -> litellm.ModelResponse:
         """Rebuild a LiteLLM response (the usage is the original call's)."""
+        import litellm
+
         message: dict[str, Any] = {"role": "assistant", "content": self.content}
         if self.tool_calls:
             message["tool_calls"] = self.tool_calls
@@ -138,6 +142,8 @@ class CachedAnswer:
 
     def chunks(self) -> Iterator[ModelResponseStream]:
         """Replay as stream chunks: the text in small pieces, then the tool calls, then the finish."""
+        from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices
+
         text = self.content or ""
         for start in range(0, len(text), REPLAY_CHUNK_CHARS):
             piece = text[start : start + REPLAY_CHUNK_CHARS]

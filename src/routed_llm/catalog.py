@@ -7,11 +7,14 @@ this module resolves capabilities, context windows and prices once, when a
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import litellm
 
 from routed_llm.config import LOCAL_PROVIDERS, Deployment, RoutingConfig
 
@@ -71,16 +74,73 @@ class TierProfile:
         return prompt_tokens * self.input_cost_per_token + output_tokens * self.output_cost_per_token
 
 
+@functools.cache
+def _bundled_model_cost() -> Mapping[str, Any] | None:
+    """LiteLLM's bundled price/context map, read as a file; ``None`` if it cannot be found.
+
+    Importing LiteLLM takes seconds, and a routing decision needs only this table,
+    so the JSON LiteLLM loads at import (``LITELLM_LOCAL_MODEL_COST_MAP``) is read
+    directly, finalised the way LiteLLM finalises it (its ``fallback_generalizations``
+    block dropped, ``aliases`` expanded into entries of their own).
+    """
+    from routed_llm.tokens import litellm_package_dir
+
+    package = litellm_package_dir()
+    if package is None:
+        return None
+    try:
+        table = json.loads((package / "model_prices_and_context_window_backup.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(table, dict):
+        return None
+    table.pop("fallback_generalizations", None)
+    aliases: dict[str, Any] = {}
+    for entry in table.values():
+        if isinstance(entry, dict) and isinstance(entry.get("aliases"), list):
+            for alias in entry.pop("aliases"):
+                if alias not in table:
+                    aliases[alias] = entry
+    table.update(aliases)
+    return table
+
+
+def _model_cost() -> Mapping[str, Any]:
+    """Return the price/context map LiteLLM uses: its live ``model_cost`` once imported, else the bundled file.
+
+    LiteLLM reads the bundled file unless ``LITELLM_LOCAL_MODEL_COST_MAP`` is turned
+    off (then it downloads the map); only then is LiteLLM imported here.
+    """
+    if "litellm" not in sys.modules and os.getenv("LITELLM_LOCAL_MODEL_COST_MAP", "").lower() == "true":
+        bundled = _bundled_model_cost()
+        if bundled is not None:
+            return bundled
+    import litellm
+
+    return litellm.model_cost
+
+
+def _needs_model_map(dep: Deployment) -> bool:
+    """Whether the config leaves any fact about ``dep`` to LiteLLM's map."""
+    caps = dep.capabilities
+    return (
+        dep.context_window is None
+        or dep.input_cost_per_token is None
+        or dep.output_cost_per_token is None
+        or None in (caps.tools, caps.json_schema, caps.vision)
+    )
+
+
 def _model_info(dep: Deployment) -> dict[str, Any]:
     """LiteLLM's static facts about a model (its bundled price/context map); ``{}`` if unknown.
 
-    This reads ``litellm.model_cost`` directly instead of ``litellm.get_model_info``,
-    which for some providers (Ollama, Hugging Face) asks the server over the
-    network: building a router must never block on a host that is down.
+    This reads the map directly instead of ``litellm.get_model_info``, which for
+    some providers (Ollama, Hugging Face) asks the server over the network:
+    building a router must never block on a host that is down.
     """
-    if dep.provider in LOCAL_PROVIDERS:
+    if dep.provider in LOCAL_PROVIDERS or not _needs_model_map(dep):
         return {}
-    table = litellm.model_cost
+    table = _model_cost()
     bare = dep.model.split("/", 1)[1] if "/" in dep.model else dep.model
     for key in (dep.model, bare):
         if key in table:

@@ -166,8 +166,11 @@ def _attempt(tier: str, text: str, info: Any, logprobs: tuple[float, ...] | None
     if ask_confidence:
         confidence = parse_confidence(text)
         text = _CONFIDENCE_LINE.sub("", text).rstrip()
+    # The trail records where the answer came from: the tier and model that served it, which
+    # differ from the tier asked for when that tier fell back.
     return Attempt(
-        tier=tier,
+        tier=info.tier,
+        requested_tier=tier,
         text=text,
         model=info.model,
         cost_usd=float(info.cost_usd or 0.0),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -192,8 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``routed-llm`` command."""
     args = build_parser().parse_args(argv)
-    # LiteLLM's price-registration warnings say nothing a CLI user can act on.
-    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
     console = Console()
     try:
         return int(args.func(args, console))

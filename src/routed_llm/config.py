@@ -60,7 +60,9 @@ __all__ = [
     "RoutingSection",
     "TelemetryConfig",
     "Tier",
+    "env_references",
     "load_config",
+    "resolve_env",
 ]
 
 #: LiteLLM providers that run on the user's own machine or network by construction.
@@ -246,6 +248,7 @@ class RouterSettings(_Strict):
         if v not in ROUTING_STRATEGIES:
             raise ValueError(f"unknown LiteLLM routing strategy; use one of: {', '.join(ROUTING_STRATEGIES)}")
         return v
+
     drop_params: bool = True
     """Drop OpenAI params a provider does not support instead of failing."""
 
@@ -774,25 +777,52 @@ class RoutingConfig(_Strict):
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
+#: Config paths of deployment values whose ``${VAR}`` may stay unresolved until the tier is
+#: called (credentials and endpoints: ``api_key``, ``api_base``, extra ``litellm_params``).
+#: Typed values (timeouts, prices, limits) must resolve at load, where they are validated.
+_DEFERRABLE = re.compile(
+    r"^(?:tiers\.[^.]+\.models\[\d+\]|model_list\[\d+\]\.litellm_params)\."
+    r"(?!(?:model|timeout|max_tokens|context_window|input_cost_per_token|output_cost_per_token|rpm|tpm|weight"
+    r"|capabilities)(?:\.|\[|$))"
+)
+
+
+def _expand(text: str, env: Mapping[str, str], on_missing: Any) -> str:
+    """Expand ``${VAR}`` / ``${VAR:-default}`` in ``text``; ``on_missing(match)`` supplies unset ones."""
+
+    def repl(m: re.Match[str]) -> str:
+        var, default = m.group(1), m.group(2)
+        if var in env and (env[var] != "" or default is None):
+            return env[var]
+        if default is not None:
+            return default
+        return str(on_missing(m))
+
+    return _ENV_PATTERN.sub(repl, text)
+
 
 def _interpolate(value: Any, env: Mapping[str, str], path: str, missing: list[str]) -> Any:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of ``value``."""
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of ``value``.
+
+    An unset variable in a deployment's credentials or endpoint (`_DEFERRABLE`) is
+    left as written, to be resolved when its tier is called (`resolve_env`): a
+    missing key then fails that tier only, and commands that call no model
+    (``explain``, ``report``) work without it. Anywhere else it is an error.
+    """
     if isinstance(value, str):
         # LiteLLM's own ``os.environ/VAR`` references are left for LiteLLM to resolve at
         # call time, so a config loads even where a cloud key is absent.
-        def repl(m: re.Match[str]) -> str:
-            var, default = m.group(1), m.group(2)
-            if var in env and (env[var] != "" or default is None):
-                return env[var]
-            if default is not None:
-                return default
+        def unset(m: re.Match[str]) -> str:
+            if _DEFERRABLE.match(path):
+                return m.group(0)
+            var = m.group(1)
             missing.append(
                 f"{path}: environment variable {var} is not set "
                 f"(set it, or write ${{{var}:-default}} to give a default)"
             )
             return ""
 
-        return _ENV_PATTERN.sub(repl, value)
+        return _expand(value, env, unset)
     if isinstance(value, Mapping):
         return {k: _interpolate(v, env, f"{path}.{k}" if path else str(k), missing) for k, v in value.items()}
     if isinstance(value, list):
@@ -813,6 +843,37 @@ def _is_secret_field(loc: Sequence[Any]) -> bool:
 def redact_credentials(text: str) -> str:
     """Hide the ``user:password@`` part of every URL in ``text`` (``redis://***@host``)."""
     return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
+
+
+def resolve_env(value: Any, env: Mapping[str, str], path: str, missing: dict[str, str]) -> Any:
+    """Resolve the ``${VAR}`` references a config kept for call time (see `_interpolate`).
+
+    Walks strings, mappings and lists; each variable still unset is recorded in
+    ``missing`` as ``{path: variable}`` and its reference is left in place.
+    """
+    if isinstance(value, str):
+
+        def unset(m: re.Match[str]) -> str:
+            missing[path] = m.group(1)
+            return m.group(0)
+
+        return _expand(value, env, unset) if "${" in value else value
+    if isinstance(value, Mapping):
+        return {k: resolve_env(v, env, f"{path}.{k}", missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, env, f"{path}[{i}]", missing) for i, v in enumerate(value)]
+    return value
+
+
+def env_references(value: Any) -> set[str]:
+    """Names of the variables referenced by ``${VAR}`` anywhere in ``value`` (strings, mappings, lists)."""
+    if isinstance(value, str):
+        return {m.group(1) for m in _ENV_PATTERN.finditer(value)}
+    if isinstance(value, Mapping):
+        return set().union(*(env_references(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(env_references(v) for v in value)) if value else set()
+    return set()
 
 
 def _format_validation_error(err: ValidationError) -> str:

@@ -10,11 +10,17 @@ not allow.
 Streaming falls back only before the first chunk is emitted; after that a
 failure raises `StreamInterrupted`. Usage and cost arrive on every result,
 streaming included (on the final `StreamEnd`).
+
+LiteLLM (seconds to import) and its ``Router`` are loaded at the first model
+call, not when the engine is built: deciding a route needs neither. That is also
+when a deployment's ``${VAR}`` credentials are resolved, so a tier whose key is
+unset fails with `MissingCredential` naming the variable and the walk moves on.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import os
 import threading
@@ -23,33 +29,29 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
-import litellm
-import openai
-from litellm.llms.custom_llm import CustomLLMError
-from litellm.types.router import RouterRateLimitError, RouterRateLimitErrorBasic
+from typing import TYPE_CHECKING, Any
 
 from routed_llm.catalog import DeploymentProfile, TierProfile
-from routed_llm.config import RoutingConfig
+from routed_llm.config import RoutingConfig, env_references, resolve_env
 from routed_llm.errors import (
     AllTiersFailed,
     ConfigError,
     EmptyAnswer,
+    MissingCredential,
     RequestRejected,
     RoutedLLMError,
     StreamInterrupted,
     TierCallFailed,
 )
-from routed_llm.tokens import COUNTING_MODEL
+from routed_llm.tokens import count_prompt_tokens, count_text_tokens
 from routed_llm.types import RouteDecision
+
+if TYPE_CHECKING:
+    import litellm
 
 __all__ = ["Engine", "RoutedCompletion", "RoutingInfo", "StreamEnd", "TierHealth"]
 
 logger = logging.getLogger(__name__)
-
-litellm.suppress_debug_info = True
 
 #: Set while the engine waits for a tier's first content, when a failure still falls back to
 #: the next tier (see `_LiteLLMFallbackLogFilter`).
@@ -168,20 +170,41 @@ class TierHealth:
             return frozenset(t for t, until in self._until.items() if until > now)
 
 
-#: Failures another tier might not have: provider/API errors (LiteLLM maps them all onto
-#: the OpenAI SDK's exception tree), transport errors, timeouts, local-provider errors, and
-#: LiteLLM's "No deployments available" when every deployment of the tier is cooling down
-#: (a ``ValueError`` in LiteLLM, but for us just a tier that is down right now).
-_TIER_FAILURES: tuple[type[BaseException], ...] = (
-    openai.OpenAIError,
-    httpx.HTTPError,
-    TimeoutError,
-    ConnectionError,
-    CustomLLMError,
-    RouterRateLimitError,
-    RouterRateLimitErrorBasic,
-    EmptyAnswer,
-)
+@functools.cache
+def _litellm() -> Any:
+    """Import LiteLLM (once, at the first model call) with its debug banner off."""
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@functools.cache
+def _tier_failures() -> tuple[type[BaseException], ...]:
+    """Failures another tier might not have.
+
+    Provider/API errors (LiteLLM maps them all onto the OpenAI SDK's exception tree),
+    transport errors, timeouts, local-provider errors, LiteLLM's "No deployments
+    available" when every deployment of the tier is cooling down (a ``ValueError`` in
+    LiteLLM, but for us just a tier that is down right now), an empty answer, and a
+    credential that is not set.
+    """
+    import httpx
+    import openai
+    from litellm.llms.custom_llm import CustomLLMError
+    from litellm.types.router import RouterRateLimitError, RouterRateLimitErrorBasic
+
+    return (
+        openai.OpenAIError,
+        httpx.HTTPError,
+        TimeoutError,
+        ConnectionError,
+        CustomLLMError,
+        RouterRateLimitError,
+        RouterRateLimitErrorBasic,
+        EmptyAnswer,
+        MissingCredential,
+    )
 
 
 def _should_fall_back(exc: BaseException) -> bool:
@@ -192,9 +215,11 @@ def _should_fall_back(exc: BaseException) -> bool:
     and unsupported-parameter errors are tier specific and do fall back).
     Anything else is a bug, not an outage, and is raised rather than hidden.
     """
-    if not isinstance(exc, _TIER_FAILURES):
+    if isinstance(exc, EmptyAnswer | MissingCredential):
+        return True
+    if not isinstance(exc, _tier_failures()):
         return False
-    return type(exc) is not litellm.BadRequestError
+    return type(exc) is not _litellm().BadRequestError
 
 
 def _retry_after_s(exc: BaseException) -> float | None:
@@ -272,7 +297,7 @@ def _check_deployments(config: RoutingConfig) -> None:
                     problems.append(f"  - {where}: environment variable {var} ({dep.model!r}) is not set")
                     continue
             try:
-                litellm.get_llm_provider(model=model, api_base=dep.api_base)
+                _litellm().get_llm_provider(model=model, api_base=dep.api_base)
             except Exception:
                 problems.append(
                     f"  - {where}: LiteLLM cannot tell the provider of {dep.model!r}; "
@@ -282,12 +307,30 @@ def _check_deployments(config: RoutingConfig) -> None:
         raise ConfigError("\n".join(problems))
 
 
-def build_model_list(config: RoutingConfig, namespace: str = "") -> list[dict[str, Any]]:
+def build_model_list(
+    config: RoutingConfig,
+    namespace: str = "",
+    env: Mapping[str, str] | None = None,
+    missing: dict[str, dict[str, str]] | None = None,
+) -> list[dict[str, Any]]:
     """Translate tiers into a LiteLLM ``model_list``: one model group per tier.
 
     ``namespace`` makes the deployment ids unique to one engine (see `litellm_deployment_id`).
+    ``${VAR}`` references the config kept for call time are resolved from ``env``
+    (default ``os.environ``). A deployment with a variable still unset is left out,
+    and recorded in ``missing`` as ``{tier: {config path: variable}}``.
     """
+    env = os.environ if env is None else env
     default_timeout = config.router_settings.timeout
+    # routed-llm prices every call from its own tier profiles (`Engine._account`), so LiteLLM
+    # needs a deployment's price only to route by it within a tier. Handing it prices for models
+    # missing from its map otherwise only registers them as custom-priced models, which LiteLLM
+    # warns about at every start (no cache-token prices).
+    prices = (
+        ("input_cost_per_token", "output_cost_per_token")
+        if config.router_settings.routing_strategy == "cost-based-routing"
+        else ()
+    )
     model_list: list[dict[str, Any]] = []
     for tier_name, tier in config.tiers.items():
         for i, dep in enumerate(tier.models):
@@ -296,7 +339,7 @@ def build_model_list(config: RoutingConfig, namespace: str = "") -> list[dict[st
                 params["api_base"] = dep.api_base
             if dep.api_key is not None:
                 params["api_key"] = dep.api_key.get_secret_value()
-            for key in ("api_version", "rpm", "tpm", "weight", "input_cost_per_token", "output_cost_per_token"):
+            for key in ("api_version", "rpm", "tpm", "weight", *prices):
                 value = getattr(dep, key)
                 if value is not None:
                     params[key] = value
@@ -304,6 +347,12 @@ def build_model_list(config: RoutingConfig, namespace: str = "") -> list[dict[st
             if timeout is not None:
                 params["timeout"] = timeout
                 params["stream_timeout"] = timeout
+            unset: dict[str, str] = {}
+            params = resolve_env(params, env, f"tiers.{tier_name}.models[{i}]", unset)
+            if unset:
+                if missing is not None:
+                    missing.setdefault(tier_name, {}).update(unset)
+                continue
             dep_id = f"{tier_name}/{i}"
             model_list.append(
                 {
@@ -315,11 +364,28 @@ def build_model_list(config: RoutingConfig, namespace: str = "") -> list[dict[st
     return model_list
 
 
+def _credential_references(config: RoutingConfig) -> frozenset[str]:
+    """Variables the deployments still reference (kept by the config for call time)."""
+    refs: set[str] = set()
+    for tier in config.tiers.values():
+        for dep in tier.models:
+            secret = dep.api_key.get_secret_value() if dep.api_key is not None else None
+            refs |= env_references([dep.api_base, dep.api_version, secret, dep.params])
+    return frozenset(refs)
+
+
 class Engine:
-    """Runs decisions against one ``litellm.Router`` holding a model group per tier."""
+    """Runs decisions against one ``litellm.Router`` holding a model group per tier.
+
+    The LiteLLM router is built at the first call (`router`), with the credentials
+    the environment holds then; it is rebuilt if a variable the config references
+    changes later (a key exported after start-up is picked up). A deployment LiteLLM
+    cannot call is a `ConfigError` then, at the first call (checking it needs LiteLLM).
+    """
 
     def __init__(self, config: RoutingConfig, profiles: Mapping[str, TierProfile]) -> None:
         settings = config.router_settings
+        self._config = config
         self._profiles = profiles
         #: Unique to this engine, so LiteLLM's per-deployment health is never shared between Routers.
         self.namespace = uuid.uuid4().hex[:12]
@@ -328,35 +394,71 @@ class Engine:
             **{d.id: d for d in deps},
             **{litellm_deployment_id(d.id, self.namespace): d for d in deps},
         }
-        kwargs: dict[str, Any] = {
-            "model_list": build_model_list(config, self.namespace),
+        self._settings: dict[str, Any] = {
             "num_retries": settings.num_retries,
             "retry_after": int(settings.retry_after),
             "routing_strategy": settings.routing_strategy,
         }
         if settings.timeout is not None:
-            kwargs["timeout"] = settings.timeout
+            self._settings["timeout"] = settings.timeout
         if settings.allowed_fails is not None:
-            kwargs["allowed_fails"] = settings.allowed_fails
+            self._settings["allowed_fails"] = settings.allowed_fails
         if settings.cooldown_time is not None:
-            kwargs["cooldown_time"] = settings.cooldown_time
+            self._settings["cooldown_time"] = settings.cooldown_time
         self._drop_params = settings.drop_params
-        _check_deployments(config)
+        self._references = _credential_references(config)
+        self._router: Any = None
+        self._router_env: dict[str, str | None] = {}
+        self._missing: dict[str, dict[str, str]] = {}
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._build_lock = threading.Lock()
+        self.health = TierHealth(settings.cooldown_time or DEFAULT_TIER_COOLDOWN_S)
+
+    @property
+    def router(self) -> Any:
+        """The ``litellm.Router`` behind the tiers, built (importing LiteLLM) on first use."""
+        env = {var: os.environ.get(var) for var in self._references}
+        if self._router is None or env != self._router_env:
+            with self._build_lock:
+                if self._router is None or env != self._router_env:
+                    self._build(env)
+        return self._router
+
+    def _build(self, env: dict[str, str | None]) -> None:
+        litellm = _litellm()
+        if any(d.provider == "routed-local" for t in self._config.tiers.values() for d in t.models):
+            from routed_llm.local_llm import register_local_provider
+
+            register_local_provider()
+        _check_deployments(self._config)
+        missing: dict[str, dict[str, str]] = {}
+        model_list = build_model_list(self._config, self.namespace, os.environ, missing)
         try:
-            self.router = litellm.Router(**kwargs)
+            router = litellm.Router(model_list=model_list, **self._settings)
         except Exception as e:  # LiteLLM rejects what our schema let through: say so as a config error
             raise ConfigError(
                 f"  - tiers / router_settings: LiteLLM rejected the deployments: {type(e).__name__}: "
-                f"{_mask(str(e), config)}"
+                f"{_mask(str(e), self._config)}"
             ) from None
+        if self._finalizer is not None:
+            self._finalizer()
+        self._router, self._router_env, self._missing = router, env, missing
         # litellm.Router registers bound methods in LiteLLM's global callback lists (capped at
         # 100), which would keep every router alive forever; unhook it when this engine goes.
-        self._finalizer = weakref.finalize(self, self.router.discard)
-        self.health = TierHealth(settings.cooldown_time or DEFAULT_TIER_COOLDOWN_S)
+        self._finalizer = weakref.finalize(self, router.discard)
+
+    def _ready(self, tier: str) -> Any:
+        """Return the LiteLLM router once ``tier`` is known to have a deployment with its credentials set."""
+        router = self.router
+        unset = self._missing.get(tier)
+        if unset and not any(m["model_name"] == tier for m in router.model_list):
+            raise MissingCredential(tier, unset)
+        return router
 
     def close(self) -> None:
         """Release LiteLLM's global hooks now (also happens when the engine is collected)."""
-        self._finalizer()
+        if self._finalizer is not None:
+            self._finalizer()
 
     # ------------------------------------------------------------------ helpers
 
@@ -438,7 +540,7 @@ class Engine:
         walk = _Walk(self, decision)
         for tier in decision.tiers:
             try:
-                response = self.router.completion(**self._kwargs(decision, tier, messages, params))
+                response = self._ready(tier).completion(**self._kwargs(decision, tier, messages, params))
                 _check_answer(tier, response)
             except Exception as e:
                 walk.failed(tier, e)
@@ -453,7 +555,7 @@ class Engine:
         walk = _Walk(self, decision)
         for tier in decision.tiers:
             try:
-                response = await self.router.acompletion(**self._kwargs(decision, tier, messages, params))
+                response = await self._ready(tier).acompletion(**self._kwargs(decision, tier, messages, params))
                 _check_answer(tier, response)
             except Exception as e:
                 walk.failed(tier, e)
@@ -474,7 +576,8 @@ class Engine:
             held: list[Any] = []
             token = _FALLBACK_POSSIBLE.set(True)
             try:
-                iterator = iter(self.router.completion(**self._kwargs(decision, tier, messages, params, stream=True)))
+                kwargs = self._kwargs(decision, tier, messages, params, stream=True)
+                iterator = iter(self._ready(tier).completion(**kwargs))
                 # Hold chunks back until one carries text or a tool call: a stream that ends (or
                 # breaks) before that has emitted nothing, so the next tier may still take over.
                 while not acc.answered:
@@ -512,7 +615,8 @@ class Engine:
             held: list[Any] = []
             token = _FALLBACK_POSSIBLE.set(True)
             try:
-                response = await self.router.acompletion(**self._kwargs(decision, tier, messages, params, stream=True))
+                kwargs = self._kwargs(decision, tier, messages, params, stream=True)
+                response = await self._ready(tier).acompletion(**kwargs)
                 iterator = response.__aiter__()
                 while not acc.answered:  # as in `stream`: nothing leaves before real content
                     chunk = await anext(iterator, None)
@@ -550,9 +654,9 @@ class Engine:
     ) -> StreamEnd:
         prompt, completion = acc.prompt_tokens, acc.completion_tokens
         if prompt is None:  # the server sent no usage: count it ourselves
-            prompt = litellm.token_counter(model=COUNTING_MODEL, messages=list(messages))
+            prompt = count_prompt_tokens(messages)
         if completion is None:
-            completion = litellm.token_counter(model=COUNTING_MODEL, text=acc.text) if acc.text else 0
+            completion = count_text_tokens(acc.text) if acc.text else 0
         self._account(info, acc.hidden, acc.model, prompt, completion)
         self.health.succeeded(info.tier)
         return StreamEnd(routing=info, finish_reason=acc.finish_reason)
@@ -590,7 +694,9 @@ class _Walk:
             model = self._engine._profiles[tier].models[0]
             if isinstance(exc, RoutedLLMError):
                 raise exc
-            if isinstance(exc, openai.APIStatusError | litellm.BadRequestError):
+            import openai
+
+            if isinstance(exc, openai.APIStatusError | _litellm().BadRequestError):
                 status = getattr(exc, "status_code", None)
                 raise RequestRejected(tier, model, status, _provider_message(exc)) from exc
             raise TierCallFailed(tier, model, exc) from exc

@@ -24,6 +24,7 @@ __all__ = [
     "InvalidRequest",
     "LedgerError",
     "LedgerTruncated",
+    "MissingCredential",
     "NoEligibleTier",
     "RequestRejected",
     "RoutedLLMError",
@@ -131,6 +132,27 @@ class TierCallFailed(RoutedLLMError):
         super().__init__(
             f"calling tier {tier!r} ({model}) failed unexpectedly: {type(cause).__name__}: {cause}. "
             "This is not an outage another tier could cover; check the request and the deployment settings."
+        )
+
+
+class MissingCredential(RoutedLLMError):
+    """A tier was called but an environment variable its config references is not set.
+
+    ``${VAR}`` in a deployment (``api_key``, ``api_base``, ...) is resolved when the
+    tier is called, not when the config loads, so commands that call no model work
+    without every key. The tier fails with this error and the call falls back past it.
+    """
+
+    def __init__(self, tier: str, missing: Mapping[str, str]) -> None:
+        self.tier = tier
+        self.missing = dict(missing)
+        """``{config path: variable}`` for every unset variable of the tier's deployments."""
+        names = sorted(set(self.missing.values()))
+        where = ", ".join(f"{path} uses ${{{var}}}" for path, var in self.missing.items())
+        super().__init__(
+            f"tier {tier!r} cannot be called: environment variable{'s' if len(names) > 1 else ''} "
+            f"{', '.join(names)} {'are' if len(names) > 1 else 'is'} not set ({where}). "
+            f"Set {'them' if len(names) > 1 else 'it'}, or give a default with ${{VAR:-default}}."
         )
 
 

@@ -25,7 +25,7 @@ import math
 import re
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from routed_llm.errors import RoutedLLMError
@@ -66,6 +66,8 @@ class VerifierError(EscalationError):
 class Attempt:
     """One tier's answer to the question, with what it cost.
 
+    ``tier`` and ``model`` are the ones that *served* the answer: when the tier the
+    cascade asked for fell back, ``requested_tier`` names the one asked for.
     ``confidence`` is the model's own structured confidence when it gave one;
     ``logprobs`` the token log-probabilities when the server returned them.
     """
@@ -79,6 +81,7 @@ class Attempt:
     confidence: float | None = None
     logprobs: tuple[float, ...] | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    requested_tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,10 +237,15 @@ class AgreementVerifier:
         self.second_opinion = second_opinion
 
     def verify(self, question: str, attempt: Attempt, history: Sequence[Attempt]) -> Verdict:
-        """Compare with the previous answer, or with a second sample."""
+        """Compare with the latest answer from another tier, or with a second sample.
+
+        An earlier answer served by the same tier is no second opinion (a fallback can
+        make two steps of a cascade one model), so it is never what agreement is measured against.
+        """
         extra = Attempt(tier="", text="")
-        if history:
-            other = history[-1]
+        others = [h for h in history if h.tier != attempt.tier]
+        if others:
+            other = others[-1]
         elif self.second_opinion is not None:
             other = extra = self.second_opinion(question)
         else:
@@ -387,7 +395,11 @@ StepAction = Literal["accepted", "escalated", "final", "skipped", "blocked", "er
 
 @dataclass(frozen=True)
 class CascadeStep:
-    """One entry of a trail: a tier called (or not), what the verifier said, what it cost."""
+    """One entry of a trail: a tier called (or not), what the verifier said, what it cost.
+
+    ``tier`` and ``model`` are the ones that served the step; ``requested_tier`` is the
+    tier the cascade asked for (the same unless that tier fell back).
+    """
 
     tier: str
     action: StepAction
@@ -397,11 +409,13 @@ class CascadeStep:
     cost_usd: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    requested_tier: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for metadata and traces."""
         return {
             "tier": self.tier,
+            "requested_tier": self.requested_tier or self.tier,
             "action": self.action,
             "reason": self.reason,
             "model": self.model,
@@ -497,7 +511,20 @@ class CascadeRun:
         """Verify the next tier's answer; return True when the cascade is done."""
         if self.next_tier() is None:
             raise EscalationError("the cascade is already finished")
-        verdict = _call_verifier(self.verifier, self.question, attempt, list(self.attempts))
+        requested = self._runnable[self._next]
+        if attempt.requested_tier is None and attempt.tier != requested:
+            attempt = replace(attempt, requested_tier=requested)
+        if any(earlier.tier == attempt.tier for earlier in self.attempts):
+            # The tier asked for fell back to one already heard from: the same model again
+            # is not new evidence, so no verifier may accept it as a second opinion.
+            verdict: Any = Verdict(
+                False,
+                None,
+                f"served by tier {attempt.tier!r}, already tried (tier {requested!r} fell back to it): "
+                "not new evidence",
+            )
+        else:
+            verdict = _call_verifier(self.verifier, self.question, attempt, list(self.attempts))
         stop, self._status = self.judge(verdict, attempt, self.is_final_tier)
         self._next += 1
         self._done = stop
@@ -541,7 +568,11 @@ class CascadeRun:
             self.scores.append(None)
             escalate = self.on_verifier_error == "escalate" and not is_last
             why += "; escalating as configured" if escalate else "; keeping this answer"
-            self.trail.append(CascadeStep(attempt.tier, "error", why, attempt.model, None, attempt.cost_usd, *tokens))
+            self.trail.append(
+                CascadeStep(
+                    attempt.tier, "error", why, attempt.model, None, attempt.cost_usd, *tokens, attempt.requested_tier
+                )
+            )
             return not escalate, "error"
         score = verdict.score if verdict.score is None or math.isfinite(verdict.score) else None
         self.scores.append(score)
@@ -556,13 +587,15 @@ class CascadeRun:
                 attempt.cost_usd + verdict.cost_usd,
                 tokens[0] + verdict.prompt_tokens,
                 tokens[1] + verdict.completion_tokens,
+                attempt.requested_tier,
             )
 
         if verdict.accept:
             self.trail.append(step("accepted", verdict.reason))
             return True, "ok"
         if is_last:
-            left = "no tier left to escalate to" if self.tiers[-1] == attempt.tier else "no allowed tier left"
+            asked = attempt.requested_tier or attempt.tier
+            left = "no tier left to escalate to" if self.tiers[-1] == asked else "no allowed tier left"
             self.trail.append(step("final", f"{verdict.reason}; {left}"))
             return True, "ok"
         self.trail.append(step("escalated", verdict.reason))
@@ -584,6 +617,7 @@ class CascadeRun:
                     f"escalation blocked ({self.blocked_reason}); returning the best allowed answer",
                     model=self.attempts[best].model,
                     score=self.scores[best],
+                    requested_tier=self.attempts[best].requested_tier,
                 )
             )
             return CascadeResult(self.attempts[best], self.trail, self.attempts, "blocked")

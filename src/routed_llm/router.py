@@ -213,10 +213,6 @@ class Router:
 
             config = default_config()
         self.config: RoutingConfig = config if isinstance(config, RoutingConfig) else load_config(config)
-        if any(d.provider == "routed-local" for t in self.config.tiers.values() for d in t.models):
-            from routed_llm.local_llm import register_local_provider
-
-            register_local_provider()
         self.profiles: dict[str, TierProfile] = build_profiles(self.config)
         self.engine = Engine(self.config, self.profiles)
         #: Spend ledger and limits (``budgets:`` in the config), shared by every adapter over this router.

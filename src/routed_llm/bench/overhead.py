@@ -219,7 +219,7 @@ async def cpu_times(rounds: int, max_tokens: int) -> dict[str, list[float]]:
     async def stub(**_: Any) -> Any:
         return canned
 
-    router.engine.router.acompletion = stub  # type: ignore[method-assign,assignment]
+    router.engine.router.acompletion = stub
     llm = ChatRoutedLLM(router=router, max_tokens=max_tokens)
     constant, _ = _langchain_models("http://127.0.0.1:9/v1", "openai/bench-model", max_tokens)
 
