@@ -7,9 +7,12 @@ config, adopting a shared `Router`) lives here once.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
+from routed_llm.config import RoutingConfig
 from routed_llm.embeddings import Embedder
+from routed_llm.errors import ConfigError
 from routed_llm.router import ConfigSource, Router
 from routed_llm.types import Sensitivity
 
@@ -34,9 +37,13 @@ def adopt_router(config: ConfigSource | None, router: Router | None, *, tier: st
     """
     if router is not None and config is not None:
         raise ValueError("pass either config= or router=, not both")
+    if config is not None and not isinstance(config, RoutingConfig | str | os.PathLike | Mapping):
+        raise ConfigError(
+            f"  - config=: expected a RoutingConfig, a YAML path or a mapping (got {type(config).__name__})"
+        )
     adopted = router if router is not None else Router(config)
     if tier is not None and tier not in adopted.profiles:
-        raise ValueError(f"tier {tier!r} is not configured; configured tiers: {', '.join(adopted.profiles)}")
+        raise ConfigError(f"  - tier={tier!r}: not a configured tier; configured tiers: {', '.join(adopted.profiles)}")
     return adopted
 
 

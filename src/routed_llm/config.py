@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -60,6 +61,7 @@ __all__ = [
     "RoutingSection",
     "TelemetryConfig",
     "Tier",
+    "config_references",
     "env_references",
     "load_config",
     "resolve_env",
@@ -737,6 +739,10 @@ class RoutingConfig(_Strict):
     telemetry: TelemetryConfig | None = None
     """Langfuse tracing and Prometheus metrics; ``None`` reports nothing."""
 
+    _source: Any = PrivateAttr(default=None)
+    # (raw data, base directory, file) as `load_config` got them: lets `routed_llm.serialization`
+    # write secrets back as the ``${VAR}`` references they were loaded from, never as values.
+
     @model_validator(mode="after")
     def _check_tier_references(self) -> RoutingConfig:
         known = list(self.tiers)
@@ -781,7 +787,7 @@ _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 #: called (credentials and endpoints: ``api_key``, ``api_base``, extra ``litellm_params``).
 #: Typed values (timeouts, prices, limits) must resolve at load, where they are validated.
 _DEFERRABLE = re.compile(
-    r"^(?:tiers\.[^.]+\.models\[\d+\]|model_list\[\d+\]\.litellm_params)\."
+    r"^(?:tiers\..+?\.models\[\d+\]|model_list\[\d+\]\.litellm_params)\."
     r"(?!(?:model|timeout|max_tokens|context_window|input_cost_per_token|output_cost_per_token|rpm|tpm|weight"
     r"|capabilities)(?:\.|\[|$))"
 )
@@ -792,6 +798,8 @@ def _expand(text: str, env: Mapping[str, str], on_missing: Any) -> str:
 
     def repl(m: re.Match[str]) -> str:
         var, default = m.group(1), m.group(2)
+        if isinstance(env, _References):
+            return m.group(0)
         if var in env and (env[var] != "" or default is None):
             return env[var]
         if default is not None:
@@ -1066,7 +1074,7 @@ def load_config(
         data, base_dir, where = _read_yaml(path), path.parent, str(path)
     try:
         resolved = _resolve(data, env=env, base_dir=base_dir, source=where)
-        return RoutingConfig.model_validate(resolved)
+        config = RoutingConfig.model_validate(resolved)
     except ValidationError as e:
         raise ConfigError(_format_validation_error(e), source=where) from None
     except RecursionError:
@@ -1075,3 +1083,55 @@ def load_config(
             "check for a generated or self-referencing YAML",
             source=where,
         ) from None
+    config._source = (data, base_dir, where)
+    return config
+
+
+class _References(Mapping[str, str]):
+    """An environment in which every variable is set to its own ``${VAR}`` reference.
+
+    Resolving a config against it yields the config's final shape (LiteLLM proxy
+    configs imported, includes merged) with every reference still in place.
+    """
+
+    def __getitem__(self, key: str) -> str:
+        return "${" + key + "}"
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def config_references(config: RoutingConfig) -> dict[str, str]:
+    """``{config path: the string as written}`` for every string of ``config`` that used ``${VAR}``.
+
+    Paths are in the final schema (``tiers.fast.models[0].api_key``) even when the
+    file was a LiteLLM proxy config. Empty for configs not built by `load_config`.
+    """
+    source = config._source
+    if source is None:
+        return {}
+    data, base_dir, where = source
+    try:
+        traced = _resolve(data, env=_References(), base_dir=base_dir, source=where)
+    except ConfigError:
+        return {}
+    out: dict[str, str] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, str) and "${" in value:
+            out[path] = value
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]")
+
+    walk(traced, "")
+    return out

@@ -8,6 +8,7 @@ the shared state (tier health). A LangChain `ChatRoutedLLM` and a LlamaIndex
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -33,8 +34,42 @@ ConfigSource = RoutingConfig | str | os.PathLike[str] | Mapping[str, Any]
 HintsLike = RouteHints | Mapping[str, Any] | None
 
 
+def _has_content(message: Mapping[str, Any], where: str) -> bool:
+    """Whether a message carries anything: text that is not blank, a non-text part, or tool calls.
+
+    Raises `InvalidRequest` for content that is neither a string, a list of parts nor ``None``.
+    """
+    content = message.get("content")
+    if message.get("tool_calls") or message.get("function_call"):
+        return True
+    if content is None:
+        return False
+    if isinstance(content, str):
+        return bool(content.strip())
+    if isinstance(content, list):
+        for j, part in enumerate(content):
+            if not isinstance(part, Mapping):
+                raise InvalidRequest(
+                    f"{where}.content[{j}] must be a content part such as {{'type': 'text', 'text': ...}} "
+                    f"(got {type(part).__name__})"
+                )
+            if part.get("type", "text") != "text" or str(part.get("text") or "").strip():
+                return True
+        return False
+    raise InvalidRequest(
+        f"{where}.content must be a string, a list of content parts or None (got {type(content).__name__})"
+    )
+
+
 def normalize_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Accept a prompt string or OpenAI-format messages; reject anything else clearly."""
+    """Accept a prompt string or OpenAI-format messages; reject anything else clearly.
+
+    The one rule for empty input, applied for every adapter (LangChain, LlamaIndex,
+    the CLI, the chains) because they all reach the model through here: a prompt
+    must say something. An empty or blank string, no messages, messages none of
+    which carries content, or a last user message that is blank, is refused with
+    `InvalidRequest` before any model is called; so is content of the wrong type.
+    """
     if isinstance(messages, str):
         if not messages.strip():
             raise InvalidRequest("the prompt is empty: pass a non-empty string or messages")
@@ -42,11 +77,18 @@ def normalize_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict
     if not isinstance(messages, Sequence) or not messages:
         raise InvalidRequest("messages is empty: pass at least one message to route")
     out = []
+    some_content = False
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping) or "role" not in m:
             raise InvalidRequest(f"messages[{i}] must be a mapping with a 'role' (got {type(m).__name__})")
         _check_message(i, m)
+        has = _has_content(m, f"messages[{i}]")
+        some_content = some_content or has
+        if i == len(messages) - 1 and m["role"] == "user" and not has:
+            raise InvalidRequest(f"messages[{i}] (the user's message) is empty: give the model something to answer")
         out.append(dict(m))
+    if not some_content:
+        raise InvalidRequest("every message is empty: pass at least one message with content to route")
     return out
 
 
@@ -162,6 +204,15 @@ def request_needs(messages: Sequence[Mapping[str, Any]], params: Mapping[str, An
     )
 
 
+#: The prompt `Router.preview` routes: what "a plain call" means for pre-call metadata.
+_PLAIN_MESSAGES = [{"role": "user", "content": "Hello!"}]
+
+
+@functools.cache
+def _plain_needs() -> RequestNeeds:
+    return request_needs(_PLAIN_MESSAGES, {})
+
+
 def _hints(hints: HintsLike) -> RouteHints:
     if hints is None:
         return RouteHints()
@@ -261,6 +312,19 @@ class Router:
             metadata = hints.metadata if hints is not None else {}
             closed = {t: c.reason for t, c in self.budget.closures(metadata, needs).items()}
         return RouterState(unhealthy_tiers=self.engine.health.unhealthy(), closed_tiers=closed)
+
+    def preview(self, hints: HintsLike = None) -> RouteDecision:
+        """Decide where a plain call would go: a one-line user message, no tools, with ``hints``.
+
+        Frameworks ask for a model before any prompt exists (LangSmith's ``ls_model_name``,
+        LlamaIndex's ``metadata.model_name`` / ``context_window``); this is the policy's
+        answer for a plain prompt, tier health included, budgets not consulted (no ledger
+        read). A real call can be routed elsewhere by its content and state: the model
+        that served it is in its routing metadata.
+        """
+        route_hints = _hints(hints)
+        state = RouterState(unhealthy_tiers=self.engine.health.unhealthy())
+        return decide(self.config, self.profiles, _PLAIN_MESSAGES, needs=_plain_needs(), hints=route_hints, state=state)
 
     def route(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any

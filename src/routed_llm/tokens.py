@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import tiktoken
 
-__all__ = ["COUNTING_MODEL", "count_prompt_tokens", "count_text_tokens", "litellm_package_dir"]
+__all__ = ["COUNTING_MODEL", "count_prompt_tokens", "count_text_tokens", "litellm_package_dir", "text_token_ids"]
 
 #: The tokenizer used to count prompts for routing. One fixed tokenizer keeps the
 #: decision fast and offline (no per-model tokenizer downloads); it is an
@@ -85,6 +85,16 @@ def count_text_tokens(text: str) -> int:
     import litellm
 
     return int(litellm.token_counter(model=COUNTING_MODEL, text=text))
+
+
+def text_token_ids(text: str) -> list[int]:
+    """Token ids of ``text`` under `COUNTING_MODEL`'s tokenizer (what `count_text_tokens` counts, unchunked)."""
+    encoding = _encoding()
+    if encoding is not None:
+        return list(encoding.encode(text, disallowed_special=()))
+    import litellm
+
+    return list(litellm.encode(model=COUNTING_MODEL, text=text))
 
 
 @functools.cache

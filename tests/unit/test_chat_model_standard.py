@@ -3,7 +3,10 @@
 from pathlib import Path
 from typing import Any
 
+import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_tests.unit_tests import ChatModelUnitTests
+from syrupy.assertion import SnapshotAssertion
 
 from langchain_routed_llm import ChatRoutedLLM
 
@@ -51,6 +54,16 @@ class TestChatRoutedLLMUnit(ChatModelUnitTests):
     @property
     def has_tool_calling(self) -> bool:
         return True
+
+    @pytest.mark.xfail(
+        strict=True,
+        raises=ValueError,
+        reason="the dump matches its snapshot (secrets as references), but the suite loads it with "
+        "allowed_objects='all', which admits only classes in langchain-core's own serialization mapping; "
+        "third-party classes load with allowed_objects=[ChatRoutedLLM] (test_adapter_conventions)",
+    )
+    def test_serdes(self, model: BaseChatModel, snapshot: SnapshotAssertion) -> None:
+        super().test_serdes(model, snapshot)
 
     @property
     def has_structured_output(self) -> bool:

@@ -36,9 +36,14 @@ def test_env_interpolation_with_and_without_default(tmp_path: Path) -> None:
     assert cfg.tiers["cloud"].models[0].api_key.get_secret_value() == "sk-secret-value-123"
     cfg2 = load_config(path, env={"KEY": "k", "BASE": "http://gpu:11434"})
     assert cfg2.tiers["local"].models[0].api_base == "http://gpu:11434"
+    # An unset credential is kept as written, to be resolved when its tier is called
+    # (MissingCredential then names it): commands that call no model work without it.
+    cfg3 = load_config(path, env={})
+    assert cfg3.tiers["cloud"].models[0].api_key.get_secret_value() == "${KEY}"
+    path.write_text(path.read_text() + "budgets: {store: '${STORE}'}\n")
     with pytest.raises(ConfigError) as e:
-        load_config(path, env={})
-    assert "tiers.cloud.models[0].api_key: environment variable KEY is not set" in str(e.value)
+        load_config(path, env={"KEY": "k"})
+    assert "budgets.store: environment variable STORE is not set" in str(e.value)
 
 
 def test_secrets_never_in_repr() -> None:

@@ -39,8 +39,9 @@ from llama_index.llms.routed_llm.base import (
     to_openai_messages,
 )
 
-from routed_llm import InvalidRequest, NoEligibleTier, Router, StreamEnd, TierNotAllowed
+from routed_llm import ConfigError, InvalidRequest, NoEligibleTier, Router, StreamEnd, TierNotAllowed
 from routed_llm.engine import RoutingInfo
+from routed_llm.serialization import config_source
 
 # A 1x1 PNG, so ImageBlock can guess the mimetype from the bytes.
 PNG = base64.b64decode(
@@ -384,7 +385,8 @@ def test_config_sources(tmp_path: Path) -> None:
 def test_bad_construction_is_refused() -> None:
     with pytest.raises(ValueError, match="either config= or router="):
         RoutedLLM(config=CONFIG, router=Router(CONFIG))
-    with pytest.raises(ValueError, match="'premium' is not configured; configured tiers: local, fast, vision"):
+    message = "tier=.premium.: not a configured tier; configured tiers: local, fast, vision"
+    with pytest.raises(ConfigError, match=message):
         RoutedLLM(config=CONFIG, tier="premium")
     with pytest.raises(ValueError, match="unknown task"):
         RoutedLLM(config=CONFIG, task="poetry")
@@ -396,7 +398,8 @@ def test_bad_construction_is_refused() -> None:
 def test_serialisation_never_carries_the_config_or_secrets(llm: RoutedLLM) -> None:
     data = llm.to_dict()
     assert data["class_name"] == "RoutedLLM"
-    assert "config" not in data and "router" not in data
+    assert "router" not in data
+    assert data["config"]["tiers"] == config_source(llm.routed.config)["tiers"]  # the config, secrets as references
     for text in (llm.to_json(), repr(llm), json.dumps(llm.to_payload())):
         assert "sk-secret-do-not-leak" not in text
 

@@ -8,10 +8,10 @@ routing logic of its own.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -44,11 +44,13 @@ from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from routed_llm import InvalidRequest, Router, RoutingConfig, RoutingInfo, StreamEnd
+from routed_llm import InvalidRequest, RoutedLLMError, Router, RoutingInfo, StreamEnd, load_config
 from routed_llm.adapters import CONFIG_ENV, adopt_router, config_source_from_env
+from routed_llm.serialization import config_source
 from routed_llm.telemetry import adopt_langchain_run
+from routed_llm.tokens import count_prompt_tokens, count_text_tokens, text_token_ids
 from routed_llm.types import Complexity, Sensitivity, Task
 
 __all__ = ["CONFIG_ENV", "HINT_KEYS", "ROUTING_METADATA_KWARG", "ChatRoutedLLM"]
@@ -136,6 +138,15 @@ class _ChunkConverter:
         return AIMessageChunk(content=content, tool_call_chunks=tool_chunks)
 
 
+#: Prefix of the constructor arguments carrying a serialised config's secrets (`ChatRoutedLLM.lc_secrets`).
+_SECRET_KWARG = "config_secret_"
+
+
+def _rebuild(cls: type[ChatRoutedLLM], kwargs: dict[str, Any]) -> ChatRoutedLLM:
+    """Unpickle: build the model again from its constructor arguments."""
+    return cls(**kwargs)
+
+
 _RUN_KWARG = "_routed_llm_run"
 
 
@@ -189,7 +200,7 @@ class ChatRoutedLLM(BaseChatModel):
         .. code-block:: python
 
             msg = llm.invoke("Classify the sentiment: 'great product'", max_tokens=16)
-            msg.response_metadata["routing"]
+            msg.response_metadata["routing"]  # where the call went: the served tier and model
             # {'tier': 'local', 'model': 'routed-local/gemma3-270m',
             #  'reason': "rule 'classification-local' (task=classification) -> local; inferred ...",
             #  'fallbacks': [], 'attempts': [], 'cost_usd': 0.0, ...}
@@ -215,6 +226,20 @@ class ChatRoutedLLM(BaseChatModel):
             async for chunk in llm.astream("hello", max_tokens=8):
                 ...
 
+    Model name before a call:
+        LangSmith's ``ls_model_name`` is the model the policy picks for a plain prompt with
+        this model's hints; each call's served model is in ``response_metadata["routing"]``.
+
+    Serialise:
+        .. code-block:: python
+
+            from langchain_core.load import dumps, loads
+
+            text = dumps(llm)  # the config as data; secrets as markers, never values
+            llm2 = loads(text, allowed_objects=[ChatRoutedLLM],
+                         valid_namespaces=["langchain_routed_llm"], secrets_map={"GROQ_API_KEY": "..."})
+            pickle.loads(pickle.dumps(llm))  # secrets as ${VAR}, resolved from the environment
+
     Tools and structured output route only to tiers that support them:
         .. code-block:: python
 
@@ -224,8 +249,11 @@ class ChatRoutedLLM(BaseChatModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, populate_by_name=True)
 
-    config: RoutingConfig | str | Path | dict[str, Any] | None = Field(default=None, exclude=True)
-    """Routing config: a `RoutingConfig`, a YAML path or a mapping; ``None`` uses the defaults."""
+    config: Any = Field(default=None, exclude=True, repr=False)
+    """Routing config: a `RoutingConfig`, a YAML path or a mapping; ``None`` uses the defaults.
+
+    A bad one raises `routed_llm.ConfigError` naming the field (typed ``Any`` so that
+    a wrong type gets that error too, not a pydantic ``ValidationError``)."""
     router: Router | None = Field(default=None, exclude=True)
     """An existing `Router` to share (tier health, budgets, cache) with other adapters."""
     tier: str | None = None
@@ -257,12 +285,71 @@ class ChatRoutedLLM(BaseChatModel):
 
     _router: Router = PrivateAttr()
 
-    @model_validator(mode="after")
-    def _build_router(self) -> ChatRoutedLLM:
+    def __init__(self, **kwargs: Any) -> None:
+        # Secrets LangChain's ``loads`` filled in (from ``secrets_map`` / the environment) for
+        # the ``${VAR}`` references of a serialised config; see `lc_secrets`.
+        secrets = {k.removeprefix(_SECRET_KWARG): kwargs.pop(k) for k in list(kwargs) if k.startswith(_SECRET_KWARG)}
+        super().__init__(**kwargs)
+        # Built here rather than in a validator, so a ConfigError reaches the caller as itself
+        # (pydantic would wrap it in a ValidationError).
         if self.router is None:
             self.config = config_source_from_env(self.config)
+            given = {k: str(v) for k, v in secrets.items() if v}
+            if given and isinstance(self.config, Mapping):
+                self.config = load_config(self.config, env={**os.environ, **given})
         self._router = adopt_router(self.config, self.router, tier=self.tier)
-        return self
+
+    # ------------------------------------------------------------------ serialisation
+    #
+    # Serialised from the router's config, with every secret a reference: LangChain secret
+    # markers for ``dumps`` (filled from ``secrets_map`` / the environment by ``loads``),
+    # ``${VAR}`` references for pickle. A shared router= is not carried over: the copy
+    # builds its own router from the same config.
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """Return True: serialisable with LangChain's ``dumps`` / ``loads``."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """Import path used by ``loads`` (pass ``valid_namespaces=["langchain_routed_llm"]``)."""
+        return ["langchain_routed_llm", "chat_models"]
+
+    def _serialised_config(self) -> tuple[dict[str, Any], list[str]]:
+        """Return the config as data (secrets as ``${VAR}``) and the variables standing for whole secrets."""
+        names: list[str] = []
+
+        def keep(variable: str) -> str:
+            names.append(variable)
+            return "${" + variable + "}"
+
+        return config_source(self.routed.config, reference=keep), names
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """One constructor argument per secret of the config, written as a LangChain secret marker.
+
+        ``loads`` fills each from ``secrets_map`` (or the environment with
+        ``secrets_from_env=True``); one it cannot fill stays a ``${VAR}`` reference,
+        resolved from the environment like any config.
+        """
+        return {_SECRET_KWARG + name: name for name in self._serialised_config()[1]}
+
+    @property
+    def lc_attributes(self) -> dict[str, Any]:
+        """The routing config as data, its secrets as ``${VAR}`` references (never values)."""
+        source, names = self._serialised_config()
+        return {"config": source, **{_SECRET_KWARG + name: "${" + name + "}" for name in names}}
+
+    def _init_kwargs(self) -> dict[str, Any]:
+        kwargs = {k: getattr(self, k) for k in self.model_fields_set if k not in ("config", "router")}
+        kwargs["config"] = config_source(self.routed.config)
+        return kwargs
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as constructor arguments over the config's data (secrets as ``${VAR}``)."""
+        return (_rebuild, (type(self), self._init_kwargs()))
 
     @property
     def routed(self) -> Router:
@@ -289,13 +376,14 @@ class ChatRoutedLLM(BaseChatModel):
         }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        router = self.routed
-        tier = kwargs.get("model") or kwargs.get("tier") or self.tier or router.config.routing.default
-        profile = router.profiles.get(tier)
+        """LangSmith's run parameters, known before the call.
+
+        ``ls_model_name`` is the model the policy would choose for a plain prompt with
+        this model's hints (`routed_llm.Router.preview`); the model that actually served a
+        call is in its ``response_metadata["routing"]["model"]``.
+        """
         params = LangSmithParams(
-            ls_provider="routed_llm",
-            ls_model_name=profile.deployments[0].model if profile is not None else str(tier),
-            ls_model_type="chat",
+            ls_provider="routed_llm", ls_model_name=self._preview_model(kwargs), ls_model_type="chat"
         )
         temperature = kwargs.get("temperature", self.temperature)
         if temperature is not None:
@@ -307,12 +395,43 @@ class ChatRoutedLLM(BaseChatModel):
             params["ls_stop"] = ls_stop
         return params
 
+    def _preview_model(self, kwargs: dict[str, Any]) -> str:
+        hints = self._default_hints()
+        for key, value in kwargs.items():
+            if key in HINT_KEYS and value is not None:
+                hints[key] = value
+            elif key == "model" and value is not None:
+                hints["tier"] = value
+        router = self.routed
+        try:
+            tier = router.preview(hints).tier
+        except RoutedLLMError:  # e.g. an unknown tier hint: the call itself will say so
+            tier = hints.get("tier") or router.config.routing.default
+        profile = router.profiles.get(tier)
+        return profile.models[0] if profile is not None else str(tier)
+
+    # ------------------------------------------------------------------ token counting
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids as routing counts them (offline; no tokenizer download)."""
+        return text_token_ids(text)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in ``text``, counted as the routing policy counts them (offline)."""
+        return count_text_tokens(text)
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Sequence[Any] | None = None) -> int:
+        """Prompt tokens of ``messages`` (and ``tools``), counted as the routing policy counts them.
+
+        The same counter decides context-window fit and budget estimates, so
+        ``trim_messages`` and memory size prompts exactly as routing will see them.
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools] if tools else None
+        return count_prompt_tokens(convert_to_openai_messages(messages), formatted)
+
     # ------------------------------------------------------------------ payload
 
-    def _payload(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-        """Build (OpenAI messages, hints, params): the one builder every call path shares."""
+    def _default_hints(self) -> dict[str, Any]:
         hints: dict[str, Any] = {
             "tier": self.tier,
             "task": self.task,
@@ -321,6 +440,13 @@ class ChatRoutedLLM(BaseChatModel):
             "max_latency_ms": self.max_latency_ms,
             "max_cost_usd": self.max_cost_usd,
         }
+        return {k: v for k, v in hints.items() if v is not None}
+
+    def _payload(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        """Build (OpenAI messages, hints, params): the one builder every call path shares."""
+        hints = self._default_hints()
         params: dict[str, Any] = {**self.model_kwargs}
         for key, value in kwargs.items():
             if key in HINT_KEYS:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.generic_utils import (
@@ -47,7 +46,6 @@ from llama_index.core.bridge.pydantic import (
     PrivateAttr,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
@@ -55,8 +53,9 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 
-from routed_llm import InvalidRequest, RouteDecision, RouteHints, Router, RoutingConfig, RoutingInfo, StreamEnd
+from routed_llm import InvalidRequest, RouteDecision, RoutedLLMError, RouteHints, Router, RoutingInfo, StreamEnd
 from routed_llm.adapters import adopt_router, config_source_from_env
+from routed_llm.serialization import config_source
 from routed_llm.types import (
     Complexity,
     Sensitivity,
@@ -348,6 +347,11 @@ class _StreamState:
 # ---------------------------------------------------------------------------- the LLM
 
 
+def _rebuild(cls: type[RoutedLLM], kwargs: dict[str, Any]) -> RoutedLLM:
+    """Unpickle: build the LLM again from its constructor arguments."""
+    return cls(**kwargs)
+
+
 class RoutedLLM(FunctionCallingLLM):
     """LlamaIndex LLM that routes each call to a tier (local, fast, premium, ...).
 
@@ -426,10 +430,14 @@ class RoutedLLM(FunctionCallingLLM):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    config: RoutingConfig | str | Path | dict[str, Any] | None = Field(
+    config: Any = Field(
         default=None,
         exclude=True,
-        description="Routing config: a RoutingConfig, a YAML path or a mapping; None uses the embedded defaults.",
+        repr=False,  # a mapping may hold literal keys; the router's config repr is secret-free
+        description=(
+            "Routing config: a RoutingConfig, a YAML path or a mapping; None uses the embedded defaults. "
+            "A bad one raises routed_llm.ConfigError."
+        ),
     )
     router: Router | None = Field(
         default=None,
@@ -461,13 +469,33 @@ class RoutedLLM(FunctionCallingLLM):
         normalize = {"task": normalize_task, "complexity": normalize_complexity, "sensitivity": normalize_sensitivity}
         return None if value is None else normalize[str(info.field_name)](value)
 
-    @model_validator(mode="after")
-    def _build_router(self) -> RoutedLLM:
-        """Build (or adopt) the core router once; a shared router is what lets adapters share state."""
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Build (or adopt) the core router once; a shared router is what lets adapters share
+        # state. Built here rather than in a validator, so a ConfigError reaches the caller as
+        # itself (pydantic would wrap it in a ValidationError).
         if self.router is None:
             self.config = config_source_from_env(self.config)
         self._router = adopt_router(self.config, self.router, tier=self.tier)
-        return self
+
+    # ------------------------------------------------------------------ serialisation
+
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """Serialise with the routing config as data, its secrets as ``${VAR}`` references (never values).
+
+        `from_dict` builds an equal LLM (with a router of its own) from it; references
+        resolve from the environment, deployment credentials when their tier is called.
+        """
+        data = super().to_dict(**kwargs)
+        data.pop("router", None)
+        data["config"] = config_source(self._router.config)
+        return data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as constructor arguments over the config's data (secrets as ``${VAR}``)."""
+        kwargs = {k: getattr(self, k) for k in self.model_fields_set if k not in ("config", "router")}
+        kwargs["config"] = config_source(self._router.config)
+        return (_rebuild, (type(self), kwargs))
 
     @classmethod
     def class_name(cls) -> str:
@@ -485,13 +513,12 @@ class RoutedLLM(FunctionCallingLLM):
     def metadata(self) -> LLMMetadata:
         """What LlamaIndex may assume when it sizes prompts and picks a program.
 
-        ``context_window`` / ``num_output`` / ``model_name`` describe the tier a call
-        starts from: the configured ``tier`` hint, else the config's default tier
-        (with a default ``sensitivity="confidential"``, the first private tier of the
-        default chain, since no call can go anywhere else). Rules may send a call
-        elsewhere, but the policy only ever picks tiers whose window fits the prompt,
-        so sizing prompts for the starting tier never overflows a tier; at worst a
-        rule-routed call leaves room unused.
+        ``context_window`` / ``num_output`` / ``model_name`` describe the tier the policy
+        chooses for a plain call (a one-line prompt, no tools) with this LLM's default
+        hints (`routed_llm.Router.preview`): what a simple call is served by. A call's
+        content can route it elsewhere, but the policy only ever picks tiers whose window
+        fits the prompt; the model that served a call is in its routing metadata
+        (``additional_kwargs["routing"]``).
         ``num_output`` is ``max_tokens`` if set, else that tier's output cap.
 
         ``is_function_calling_model`` is true when some tier a tool call could reach
@@ -509,14 +536,18 @@ class RoutedLLM(FunctionCallingLLM):
         )
 
     def _starting_tier(self) -> str:
-        if self.tier is not None:
-            return self.tier
-        config, profiles = self._router.config, self._router.profiles
-        default = config.routing.default
-        if self.sensitivity is not Sensitivity.CONFIDENTIAL or profiles[default].private:
-            return default
-        chain = [default, *config.fallbacks_for(default), *profiles]
-        return next((t for t in chain if profiles[t].private), default)
+        hints = {
+            "tier": self.tier,
+            "task": self.task,
+            "complexity": self.complexity,
+            "sensitivity": self.sensitivity,
+            "max_latency_ms": self.max_latency_ms,
+            "max_cost_usd": self.max_cost_usd,
+        }
+        try:
+            return self._router.preview({k: v for k, v in hints.items() if v is not None}).tier
+        except RoutedLLMError:  # no tier fits the default hints: a call will say why
+            return self.tier or self._router.config.routing.default
 
     def _tools_reachable(self) -> bool:
         profiles = self._router.profiles
