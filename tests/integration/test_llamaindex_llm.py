@@ -317,9 +317,12 @@ def test_tier_health_is_shared(llama_base_url: str, faulty_server: FaultyServerF
 
 def test_default_config_metadata() -> None:
     llm = RoutedLLM()  # the embedded defaults; building them only probes for a local Ollama
-    default = llm.routed.config.routing.default
-    profile = llm.routed.profiles[default]
+    # What a plain call is served by (the rule "simple-local"), not the default cloud tier.
+    plain = llm.routed.preview()
+    assert plain.tier == "local" and plain.tier == llm.routed.route("Hello!").tier
+    profile = llm.routed.profiles[plain.tier]
     meta = llm.metadata
     assert (meta.context_window, meta.model_name) == (profile.context_window, profile.models[0])
+    assert meta.context_window == 2048
     assert meta.is_chat_model
     assert meta.is_function_calling_model == any(p.tools for p in llm.routed.profiles.values())
