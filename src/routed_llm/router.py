@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -265,6 +266,7 @@ class Router:
             config = default_config()
         self.config: RoutingConfig = config if isinstance(config, RoutingConfig) else load_config(config)
         self.profiles: dict[str, TierProfile] = build_profiles(self.config)
+        self._previews: dict[Any, RouteDecision] = {}
         self.engine = Engine(self.config, self.profiles)
         #: Spend ledger and limits (``budgets:`` in the config), shared by every adapter over this router.
         self.budget: BudgetManager | None = (
@@ -322,9 +324,25 @@ class Router:
         read). A real call can be routed elsewhere by its content and state: the model
         that served it is in its routing metadata.
         """
-        route_hints = _hints(hints)
-        state = RouterState(unhealthy_tiers=self.engine.health.unhealthy())
-        return decide(self.config, self.profiles, _PLAIN_MESSAGES, needs=_plain_needs(), hints=route_hints, state=state)
+        unhealthy = self.engine.health.unhealthy()
+        # Asked on every LangChain call (LangSmith parameters): the answer depends only on the
+        # hints and tier health, so it is remembered per (hints, unhealthy tiers).
+        try:
+            key: Any = (json.dumps(hints, sort_keys=True, default=str), unhealthy)
+        except (TypeError, ValueError):
+            key = None
+        cached = self._previews.get(key) if key is not None else None
+        if cached is not None:
+            return cached
+        state = RouterState(unhealthy_tiers=unhealthy)
+        decision = decide(
+            self.config, self.profiles, _PLAIN_MESSAGES, needs=_plain_needs(), hints=_hints(hints), state=state
+        )
+        if key is not None:
+            if len(self._previews) >= 256:
+                self._previews.clear()
+            self._previews[key] = decision
+        return decision
 
     def route(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
