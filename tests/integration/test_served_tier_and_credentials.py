@@ -121,3 +121,36 @@ def test_agreement_verifier_compares_only_answers_from_different_tiers() -> None
     other = [Attempt(tier="fast", text="Paris"), Attempt(tier="local", text="Paris")]
     verdict = verifier.verify("q", same, other)
     assert verdict.accept is True and "fast" in verdict.reason
+
+
+# ---------------------------------------------------------------------------- serialised models call
+
+
+def test_a_loaded_model_calls_with_the_secret_from_secrets_map_and_a_pickled_one_from_env(
+    faulty_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from langchain_core.load import dumps, loads
+
+    server = faulty_server("ok", content="served")
+    config = {
+        "tiers": {"cloud": {"models": [{"model": "openai/m", "api_base": server.base_url,
+                                        "api_key": "${RL_TEST_SERDE_KEY}", "max_tokens": 8}]}},
+        "routing": {"default": "cloud"},
+    }
+    monkeypatch.setenv("RL_TEST_SERDE_KEY", "sk-original")
+    llm = ChatRoutedLLM(config=config)
+    text = dumps(llm)
+    assert "sk-original" not in text
+    monkeypatch.delenv("RL_TEST_SERDE_KEY")
+    loaded = loads(text, allowed_objects=[ChatRoutedLLM], valid_namespaces=["langchain_routed_llm"],
+                   secrets_map={"RL_TEST_SERDE_KEY": "sk-from-secrets-map"})
+    assert loaded.invoke("hi").content == "served"
+    assert server.chat_requests[-1].header("authorization") == "Bearer sk-from-secrets-map"
+
+    blob = pickle.dumps(llm)
+    assert b"sk-original" not in blob
+    monkeypatch.setenv("RL_TEST_SERDE_KEY", "sk-from-env")
+    assert pickle.loads(blob).invoke("hi").content == "served"
+    assert server.chat_requests[-1].header("authorization") == "Bearer sk-from-env"
