@@ -155,7 +155,7 @@ def test_kosmos_config_loads_without_its_keys_and_keeps_the_references() -> None
     assert dep.api_base == "${HF_ENDPOINT_URL}"
     assert dep.api_key is not None and dep.api_key.get_secret_value() == "${HF_API_KEY}"
     missing: dict[str, dict[str, str]] = {}
-    model_list = build_model_list(config, {}, missing)
+    model_list = build_model_list(config, env={}, missing=missing)
     assert {m["model_name"] for m in model_list} == {"llama3.2:3b"}
     assert missing["groq-llama"] == {"tiers.groq-llama.models[0].api_key": "GROQ_API_KEY"}
     assert set(missing["mistral-7b"].values()) == {"HF_ENDPOINT_URL", "HF_API_KEY"}
