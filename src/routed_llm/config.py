@@ -60,6 +60,7 @@ __all__ = [
     "RoutingConfig",
     "RoutingSection",
     "TelemetryConfig",
+    "ThresholdStrategy",
     "Tier",
     "config_references",
     "env_references",
@@ -175,6 +176,10 @@ class RuleCondition(_Strict):
     """The call asks for JSON (schema or JSON mode)."""
     metadata: dict[str, Any] | None = None
     """Each key must equal (or, for a list, be one of) the call metadata's value."""
+    score_over: float | None = Field(default=None, ge=0, le=1)
+    """The call's routing score (``routing.scorer``) is strictly above this."""
+    score_at_most: float | None = Field(default=None, ge=0, le=1)
+    """The call's routing score is at or below this."""
 
     _task = field_validator("task", mode="before")(_as_list(normalize_task))
     _complexity = field_validator("complexity", mode="before")(_as_list(normalize_complexity))
@@ -201,6 +206,50 @@ class Rule(_Strict):
     """Overrides the tier's fallback chain for calls matched by this rule."""
 
 
+class ThresholdStrategy(_Strict):
+    """``routing.threshold``: pick the tier from the routing score when no rule matched.
+
+    With one score: below ``thresholds[0]`` -> ``chain[0]``, from ``thresholds[i-1]`` up to
+    below ``thresholds[i]`` -> ``chain[i]``, at or above the last -> the last tier. With
+    ``min_quality`` and a scorer that predicts each tier's success, the call goes to the
+    cheapest tier of ``chain`` whose predicted success is at least ``min_quality`` (the
+    last tier if none is); a scorer without per-tier predictions uses ``thresholds``.
+    The chosen tier's configured fallbacks apply as for a rule.
+    """
+
+    chain: list[str] = Field(min_length=2)
+    """Tiers from cheapest to dearest, e.g. ``[local, fast, premium]``."""
+    thresholds: list[float] = Field(min_length=1)
+    """Ascending scores in [0, 1] that separate the tiers of ``chain``: one fewer than the tiers."""
+    min_quality: float | None = Field(default=None, gt=0, le=1)
+    """Predicted success a tier must reach to be chosen (needs a scorer with per-tier predictions)."""
+    quality_tiers: dict[str, str] | None = None
+    """Chain tier -> the scorer's tier name whose prediction stands for it. Default: the same name if
+    the scorer predicts every chain tier by name, else by position (cheapest first) when the counts match."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ThresholdStrategy:
+        problems = []
+        if len(set(self.chain)) != len(self.chain):
+            problems.append("chain: lists a tier twice")
+        if len(self.thresholds) != len(self.chain) - 1:
+            problems.append(
+                f"thresholds: needs {len(self.chain) - 1} value(s) for a chain of {len(self.chain)} tiers,"
+                f" got {len(self.thresholds)}"
+            )
+        for i, t in enumerate(self.thresholds):
+            if not 0 <= t <= 1:
+                problems.append(f"thresholds[{i}]: must be in [0, 1], got {t}")
+        if any(b <= a for a, b in zip(self.thresholds, self.thresholds[1:], strict=False)):
+            problems.append(f"thresholds: must be strictly ascending, got {self.thresholds}")
+        for tier in self.quality_tiers or {}:
+            if tier not in self.chain:
+                problems.append(f"quality_tiers.{tier}: not a tier of the chain {self.chain}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class RoutingSection(_Strict):
     """Which tier a call goes to, and where it goes when that tier fails."""
 
@@ -215,6 +264,47 @@ class RoutingSection(_Strict):
     last_resort: Literal["any_eligible", "raise"] = "any_eligible"
     """When no tier of the chosen chain is eligible: use the first eligible tier in
     config order (saying so in the reason), or raise `NoEligibleTier`."""
+    scorer: str = "heuristic"
+    """Routing score source: ``heuristic``, ``learned`` (the packaged scorer), or the path of a scorer
+    file from ``routed-llm train`` (relative to the config file). Computed only when something reads it."""
+    complexity_from_score: tuple[float, float] | None = None
+    """``[t_medium, t_complex]``: an inferred complexity comes from the score (medium at or above
+    ``t_medium``, complex at or above ``t_complex``) instead of the heuristic's levels."""
+    threshold: ThresholdStrategy | None = None
+    """Score-driven tier choice for calls no rule matches (replaces ``default`` for them)."""
+
+    @field_validator("scorer")
+    @classmethod
+    def _scorer_spec(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("is empty; use heuristic, learned, or the path of a scorer file")
+        if v.lower() in ("heuristic", "learned"):
+            return v.lower()
+        if not Path(v).expanduser().is_file():
+            raise ValueError(
+                f"no scorer file at {v!r}; use heuristic, learned, or a file written by `routed-llm train`"
+            )
+        return v
+
+    @field_validator("complexity_from_score")
+    @classmethod
+    def _bands(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None:
+            if not all(0 <= t <= 1 for t in v):
+                raise ValueError(f"both bands must be in [0, 1], got {list(v)}")
+            if not v[0] < v[1]:
+                raise ValueError(f"[t_medium, t_complex] must be ascending, got {list(v)}")
+        return v
+
+    @property
+    def uses_score(self) -> bool:
+        """Whether any routing decision reads the score (a score rule, complexity bands or the threshold strategy)."""
+        return (
+            self.threshold is not None
+            or self.complexity_from_score is not None
+            or any(r.when.score_over is not None or r.when.score_at_most is not None for r in self.rules)
+        )
 
 
 #: ``litellm.Router(routing_strategy=...)`` values LiteLLM accepts.
@@ -757,6 +847,9 @@ class RoutingConfig(_Strict):
             check(f"routing.rules[{i}].tier", rule.tier)
             for j, fb in enumerate(rule.fallbacks or []):
                 check(f"routing.rules[{i}].fallbacks[{j}]", fb)
+        if self.routing.threshold is not None:
+            for j, name in enumerate(self.routing.threshold.chain):
+                check(f"routing.threshold.chain[{j}]", name)
         for tier, chain in self.routing.fallbacks.items():
             check(f"routing.fallbacks.{tier}", tier)
             for j, fb in enumerate(chain):
@@ -1049,7 +1142,19 @@ def _resolve(data: Any, *, env: Mapping[str, str], base_dir: Path | None, source
             inc_path = base_dir / inc_path
         imported = _resolve(_read_yaml(inc_path), env=env, base_dir=inc_path.parent, source=str(inc_path))
         data = _merge(imported, data)
-    return dict(data)
+    return _scorer_relative_to(dict(data), base_dir)
+
+
+def _scorer_relative_to(data: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """Make a relative ``routing.scorer`` file relative to the config file, as an include is."""
+    routing = data.get("routing")
+    scorer = routing.get("scorer") if isinstance(routing, Mapping) else None
+    if base_dir is None or not isinstance(scorer, str) or scorer.strip().lower() in ("", "heuristic", "learned"):
+        return data
+    path = Path(scorer.strip()).expanduser()
+    if not path.is_absolute():
+        data["routing"] = {**routing, "scorer": str(base_dir / path)}  # type: ignore[dict-item]
+    return data
 
 
 def load_config(

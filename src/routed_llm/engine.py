@@ -122,6 +122,8 @@ class RoutingInfo:
             "task": d.task.value if d else None,
             "complexity": d.complexity.value if d else None,
             "sensitivity": d.sensitivity.value if d else None,
+            "score": d.score if d else None,
+            "scorer": d.scorer if d else None,
         }
 
 

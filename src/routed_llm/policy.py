@@ -2,14 +2,16 @@
 
 Order of reasoning, which is also the order of the ``reason`` text:
 
-1. Fill omitted hints (task, complexity, sensitivity) with the heuristic classifier.
+1. Fill omitted hints (task, complexity, sensitivity) with the heuristic classifier;
+   with ``routing.complexity_from_score``, an omitted complexity comes from the score.
 2. Hard constraints rule tiers out, each with the constraint that did it:
    confidential data only to ``private`` tiers; tools / JSON schema / images only
    to tiers whose every deployment supports them; the prompt (plus requested
    output) must fit the tier's smallest context window; ``max_cost_usd`` and
    ``max_latency_ms`` hints; tiers the budget has closed (``RouterState``).
-3. Choose a chain: an explicit ``tier`` hint, else the first matching rule, else
-   the default tier; the chain is that tier plus its configured fallbacks.
+3. Choose a chain: an explicit ``tier`` hint, else the first matching rule (rules may
+   read the routing score), else the ``routing.threshold`` strategy's tier for the
+   score, else the default tier; the chain is that tier plus its configured fallbacks.
 4. Keep only eligible tiers of the chain, in order, moving tiers that recently
    failed to the back. The first is the tier to call, the rest are fallbacks:
    a fallback can therefore never break a rule the primary had to keep.
@@ -26,6 +28,9 @@ from routed_llm.catalog import TierProfile
 from routed_llm.classify import Classification, classify_messages
 from routed_llm.config import RoutingConfig, RuleCondition
 from routed_llm.errors import InvalidRequest, NoEligibleTier, TierNotAllowed, UnknownTier
+from routed_llm.scoring.base import Score
+from routed_llm.scoring.heuristic import HeuristicScorer
+from routed_llm.scoring.strategy import complexity_from_score, threshold_tier
 from routed_llm.types import RequestNeeds, RouteDecision, RouteHints, Sensitivity
 
 __all__ = ["RouterState", "decide", "estimated_output_tokens"]
@@ -104,6 +109,11 @@ def _matches(cond: RuleCondition, decision_facts: Mapping[str, Any], hints: Rout
         return False
     if cond.json_output is not None and cond.json_output != (needs.json_schema or needs.json_mode):
         return False
+    score = decision_facts.get("score")
+    if cond.score_over is not None and (score is None or not score > cond.score_over):
+        return False
+    if cond.score_at_most is not None and (score is None or not score <= cond.score_at_most):
+        return False
     if cond.metadata is not None:
         for key, expected in cond.metadata.items():
             actual = hints.metadata.get(key)
@@ -143,6 +153,7 @@ def decide(
     hints: RouteHints | None = None,
     state: RouterState | None = None,
     classification: Classification | None = None,
+    score: Score | None = None,
 ) -> RouteDecision:
     """Decide which tier serves a call and which tiers may take over if it fails.
 
@@ -154,6 +165,8 @@ def decide(
         hints: per-call hints; omitted ones are inferred.
         state: tier health and budget state.
         classification: a precomputed classification (skips the classifier).
+        score: the call's routing score (the `Router` computes it with ``routing.scorer``).
+            When the config reads a score and none is given, the heuristic score is used.
 
     Raises:
         InvalidRequest: no messages.
@@ -166,13 +179,25 @@ def decide(
     hints = hints or RouteHints()
     state = state or RouterState()
 
+    routing = config.routing
     if hints.task is None or hints.complexity is None or hints.sensitivity is None:
         classification = classification or classify_messages(list(messages))
+    if score is None and routing.uses_score:
+        classification = classification or classify_messages(list(messages))
+        score = HeuristicScorer().score_classification(classification)
     inferred = tuple(k for k in ("task", "complexity", "sensitivity") if getattr(hints, k) is None)
     task = hints.task or classification.task  # type: ignore[union-attr]
     complexity = hints.complexity or classification.complexity  # type: ignore[union-attr]
+    band_signal = None
+    if hints.complexity is None and routing.complexity_from_score is not None and score is not None:
+        complexity, band_signal = complexity_from_score(score, routing.complexity_from_score)
     sensitivity = hints.sensitivity or classification.sensitivity  # type: ignore[union-attr]
-    facts = {"task": task, "complexity": complexity, "sensitivity": sensitivity}
+    facts: dict[str, Any] = {
+        "task": task,
+        "complexity": complexity,
+        "sensitivity": sensitivity,
+        "score": score.value if score is not None else None,
+    }
 
     excluded = {
         name: why
@@ -204,6 +229,10 @@ def decide(
                 ]
                 why = f"rule {rule_name!r} ({_describe(rule.when)}) -> {rule.tier}"
                 break
+        if not chain and routing.threshold is not None and score is not None:
+            rule_name = "threshold"
+            chosen, why = threshold_tier(routing.threshold, score)
+            chain = [chosen, *config.fallbacks_for(chosen)]
         if not chain:
             default = config.routing.default
             chain = [default, *config.fallbacks_for(default)]
@@ -240,9 +269,12 @@ def decide(
     if inferred and classification is not None:
         inferred_note = "inferred " + ", ".join(f"{k}={facts[k].value}" for k in inferred)
         signals = [sig for sig in classification.signals if sig.split("=", 1)[0] in inferred]
+        if band_signal is not None:
+            signals = [band_signal if sig.startswith("complexity=") else sig for sig in signals]
         if signals:
             inferred_note += " (" + "; ".join(signals) + ")"
-    reason = "; ".join(p for p in [why, *notes, inferred_note] if p)
+    score_note = score.describe() if score is not None else ""
+    reason = "; ".join(p for p in [why, score_note, *notes, inferred_note] if p)
 
     timeout_s = hints.max_latency_ms / 1000 if hints.max_latency_ms is not None else None
     return RouteDecision(
@@ -257,4 +289,7 @@ def decide(
         needs=needs,
         excluded=excluded,
         timeout_s=timeout_s,
+        score=score.value if score is not None else None,
+        scorer=score.scorer if score is not None else None,
+        tier_scores=dict(score.tier_scores) if score is not None and score.tier_scores is not None else None,
     )

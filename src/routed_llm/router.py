@@ -24,6 +24,7 @@ from routed_llm.config import RoutingConfig, load_config
 from routed_llm.engine import Engine, RoutedCompletion, RoutingInfo, StreamEnd
 from routed_llm.errors import InvalidRequest
 from routed_llm.policy import RouterState, decide
+from routed_llm.scoring import Scorer, load_scorer, route_score
 from routed_llm.telemetry import NO_TRACE, CallTrace, Telemetry
 from routed_llm.telemetry import response_output as _output
 from routed_llm.tokens import count_prompt_tokens
@@ -282,6 +283,10 @@ class Router:
         self.telemetry: Telemetry | None = Telemetry.from_config(
             self.config.telemetry, langfuse=langfuse, models={t: p.models[0] for t, p in self.profiles.items()}
         )
+        #: The ``routing.scorer`` (a learned one loads on its first score, and falls back to the heuristic).
+        self.scorer: Scorer = load_scorer(self.config.routing.scorer)
+        #: Score every call even when no rule reads the score: so traces and ``explain`` show it.
+        self.score_every_call: bool = self.telemetry is not None
 
     def close(self) -> None:
         """Release the LiteLLM router's global hooks (done automatically when collected) and the ledger."""
@@ -365,6 +370,13 @@ class Router:
         if route_hints.sensitivity is None and params.get("tools"):
             # Tool definitions (names, descriptions) can carry PII too: classify with them in view.
             classification = classify_messages(msgs, extra_texts=tool_texts(params.get("tools")))
+        score, classification = route_score(
+            self.scorer,
+            msgs,
+            hints=route_hints,
+            needed=self.score_every_call or self.config.routing.uses_score,
+            classification=classification,
+        )
         decision = decide(
             self.config,
             self.profiles,
@@ -373,6 +385,7 @@ class Router:
             hints=route_hints,
             state=self.state(route_hints, needs),
             classification=classification,
+            score=score,
         )
         closures: dict[str, Closure] = {}
         if self.budget is not None and self.budget.config.on_exceeded == "raise":

@@ -222,6 +222,8 @@ def _routing_metadata(info: RoutingInfo) -> dict[str, Any]:
         "task": data["task"],
         "complexity": data["complexity"],
         "sensitivity": data["sensitivity"],
+        "score": data["score"],
+        "scorer": data["scorer"],
         "cost_usd": data["cost_usd"],
     }
 

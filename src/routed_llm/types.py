@@ -194,6 +194,12 @@ class RouteDecision(BaseModel):
     """Tiers a hard constraint ruled out, with the constraint that did it."""
     timeout_s: float | None = None
     """Per-attempt timeout derived from ``max_latency_ms``, if any."""
+    score: float | None = None
+    """Routing score in [0, 1] (how much the call needs a stronger tier), when one was computed."""
+    scorer: str | None = None
+    """Name of the scorer that produced ``score`` (``heuristic`` when it stood in for a failed one)."""
+    tier_scores: dict[str, float] | None = None
+    """Per-tier predicted success, when the scorer has them."""
 
     @property
     def tiers(self) -> tuple[str, ...]:

@@ -451,6 +451,8 @@ class Classification:
     """Kinds of PII found (see `routed_llm.classify.pii.PII_KINDS`), sorted, unique."""
     signals: tuple[str, ...] = ()
     """Short human-readable reasons, one per inferred dimension."""
+    complexity_points: int = 0
+    """The complexity point total the level was read from (`routed_llm.scoring.HeuristicScorer` scales it)."""
 
 
 # --------------------------------------------------------------------------- scanning
@@ -557,8 +559,10 @@ def _labels(labels: Sequence[str], limit: int = 4) -> str:
     return shown + (f", +{len(labels) - limit} more" if len(labels) > limit else "")
 
 
-def _decide_complexity(scan: _Scan, *, size_chars: int, has_tools: bool, n_messages: int) -> tuple[Complexity, str]:
-    """Score complexity as documented in the module docstring; return the level and a signal."""
+def _decide_complexity(
+    scan: _Scan, *, size_chars: int, has_tools: bool, n_messages: int
+) -> tuple[Complexity, str, int]:
+    """Score complexity as documented in the module docstring; return the level, a signal and the points."""
     tokens = size_chars // 4
     size = next((points for limit, points in _SIZE_POINTS if tokens >= limit), 0)
     cues = min(sum(scan.complexity_cues.values()), _MAX_CUE_POINTS)
@@ -583,7 +587,7 @@ def _decide_complexity(scan: _Scan, *, size_chars: int, has_tools: bool, n_messa
         parts.append(_plural(n_messages, "message"))
     if tools:
         parts.append("tools")
-    return level, f"complexity={level.value}: score {score} ({'; '.join(parts)})"
+    return level, f"complexity={level.value}: score {score} ({'; '.join(parts)})", score
 
 
 def _decide_sensitivity(
@@ -656,7 +660,7 @@ def classify(text: str, *, has_tools: bool = False, n_messages: int = 1) -> Clas
     scan = _scan(text)
     pii = _pii_kinds((text,))
     task, task_signal = _decide_task(scan)
-    complexity, complexity_signal = _decide_complexity(
+    complexity, complexity_signal, points = _decide_complexity(
         scan, size_chars=len(text), has_tools=has_tools, n_messages=n_messages
     )
     sensitivity, sensitivity_signal = _decide_sensitivity(pii, scan.confidential, scan.internal)
@@ -666,6 +670,7 @@ def classify(text: str, *, has_tools: bool = False, n_messages: int = 1) -> Clas
         sensitivity=sensitivity,
         pii=pii,
         signals=(task_signal, complexity_signal, sensitivity_signal),
+        complexity_points=points,
     )
 
 
@@ -794,7 +799,7 @@ def classify_messages(
         system_scan = _scan("\n\n".join(texts[system]))
         if system_scan.task_points:
             task, task_signal = _decide_task(system_scan, " from the system prompt")
-    complexity, complexity_signal = _decide_complexity(
+    complexity, complexity_signal, points = _decide_complexity(
         scan, size_chars=size, has_tools=has_tools, n_messages=len(messages)
     )
     pii = _pii_kinds([*(text for parts in texts for text in parts), *extra_texts])
@@ -805,4 +810,5 @@ def classify_messages(
         sensitivity=sensitivity,
         pii=pii,
         signals=(task_signal, complexity_signal, sensitivity_signal),
+        complexity_points=points,
     )
