@@ -1,4 +1,4 @@
-"""The ``routed-llm`` command line: explain decisions without calling any model."""
+"""The ``routed-llm`` command line: explain decisions and score prompts without calling any model."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def _parse_hints(items: Sequence[str]) -> dict[str, Any]:
 
 def _explain(args: argparse.Namespace, console: Console) -> int:
     router = Router(args.config)
+    router.score_every_call = True  # explain shows the score even when no rule reads it
     params: dict[str, Any] = {}
     if args.max_tokens:
         params["max_tokens"] = args.max_tokens
@@ -48,6 +49,13 @@ def _explain(args: argparse.Namespace, console: Console) -> int:
     console.print(f"[bold]fallbacks[/bold]  {', '.join(decision.fallbacks) or '-'}")
     console.print(f"[bold]rule[/bold]       {decision.rule}")
     console.print(f"[bold]reason[/bold]     {decision.reason}")
+    if decision.score is not None:
+        tier_scores = (
+            " (" + ", ".join(f"{t}={p:.2f}" for t, p in decision.tier_scores.items()) + ")"
+            if decision.tier_scores
+            else ""
+        )
+        console.print(f"[bold]score[/bold]      {decision.score:.3f} by {decision.scorer}{tier_scores}")
     inferred = set(decision.inferred)
     console.print(
         "[bold]request[/bold]    "
@@ -180,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     accept.add_argument("--config", "-c", default=None, help="routing YAML whose budgets.store to accept")
     accept.add_argument("--store", default=None, help="ledger URL (overrides the config), e.g. sqlite:///ledger.db")
     accept.set_defaults(func=_accept_reset)
+    from routed_llm.scoring.commands import add_parsers as add_scoring_parsers
+
+    add_scoring_parsers(sub)
     bench = sub.add_parser("bench", help="offline benchmarks on recorded model outcomes")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     bench_cascade = bench_sub.add_parser("cascade", help="replay recorded RouterBench answers through the cascade")

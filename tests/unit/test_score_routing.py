@@ -20,14 +20,28 @@ from tests.unit.test_scoring import Broken, Fixed
 TIERS: dict[str, Any] = {
     "local": {"models": [{"model": "ollama_chat/llama3.2:3b", "context_window": 8192}], "private": True},
     "fast": {
-        "models": [{"model": "groq/llama-3.3-70b-versatile", "context_window": 32000, "api_key": "k",
-                    "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
-                    "capabilities": {"tools": True}}],
+        "models": [
+            {
+                "model": "groq/llama-3.3-70b-versatile",
+                "context_window": 32000,
+                "api_key": "k",
+                "input_cost_per_token": 1e-6,
+                "output_cost_per_token": 2e-6,
+                "capabilities": {"tools": True},
+            }
+        ],
     },
     "premium": {
-        "models": [{"model": "anthropic/claude-x", "context_window": 200000, "api_key": "k",
-                    "input_cost_per_token": 3e-6, "output_cost_per_token": 1.5e-5,
-                    "capabilities": {"tools": True}}],
+        "models": [
+            {
+                "model": "anthropic/claude-x",
+                "context_window": 200000,
+                "api_key": "k",
+                "input_cost_per_token": 3e-6,
+                "output_cost_per_token": 1.5e-5,
+                "capabilities": {"tools": True},
+            }
+        ],
     },
 }
 FALLBACKS = {"premium": ["fast", "local"], "fast": ["local"]}
@@ -53,8 +67,14 @@ SCORE_RULES = config(
 
 @pytest.mark.parametrize(
     ("value", "tier", "rule"),
-    [(0.9, "premium", "hard"), (0.63, "premium", "hard"), (0.62, "fast", "default"), (0.3, "fast", "default"),
-     (0.2, "local", "easy"), (0.0, "local", "easy")],
+    [
+        (0.9, "premium", "hard"),
+        (0.63, "premium", "hard"),
+        (0.62, "fast", "default"),
+        (0.3, "fast", "default"),
+        (0.2, "local", "easy"),
+        (0.0, "local", "easy"),
+    ],
 )
 def test_rules_on_the_score_route_as_configured(value: float, tier: str, rule: str) -> None:
     d = route(SCORE_RULES, Score(value, "learned:test@1"))
@@ -87,16 +107,22 @@ def test_hard_constraints_come_before_the_score() -> None:
 
 BANDS = config(
     complexity_from_score=[0.4, 0.7],
-    rules=[{"name": "complex-premium", "when": {"complexity": "complex"}, "tier": "premium"},
-           {"name": "medium-fast", "when": {"complexity": "medium"}, "tier": "fast"}],
+    rules=[
+        {"name": "complex-premium", "when": {"complexity": "complex"}, "tier": "premium"},
+        {"name": "medium-fast", "when": {"complexity": "medium"}, "tier": "fast"},
+    ],
     default="local",
 )
 
 
 @pytest.mark.parametrize(
     ("value", "level", "tier"),
-    [(0.1, Complexity.SIMPLE, "local"), (0.4, Complexity.MEDIUM, "fast"), (0.69, Complexity.MEDIUM, "fast"),
-     (0.7, Complexity.COMPLEX, "premium")],
+    [
+        (0.1, Complexity.SIMPLE, "local"),
+        (0.4, Complexity.MEDIUM, "fast"),
+        (0.69, Complexity.MEDIUM, "fast"),
+        (0.7, Complexity.COMPLEX, "premium"),
+    ],
 )
 def test_complexity_bands_come_from_the_score(value: float, level: Complexity, tier: str) -> None:
     d = route(BANDS, Score(value, "learned:test@1"))
@@ -114,8 +140,12 @@ THRESHOLD = config(threshold={"chain": ["local", "fast", "premium"], "thresholds
 
 @pytest.mark.parametrize(
     ("value", "tier", "why"),
-    [(0.0, "local", "score 0.00 < 0.35 -> local"), (0.35, "fast", "0.35 <= score 0.35 < 0.7 -> fast"),
-     (0.5, "fast", "0.35 <= score 0.50 < 0.7 -> fast"), (0.7, "premium", "score 0.70 >= 0.7 -> premium")],
+    [
+        (0.0, "local", "score 0.00 < 0.35 -> local"),
+        (0.35, "fast", "0.35 <= score 0.35 < 0.7 -> fast"),
+        (0.5, "fast", "0.35 <= score 0.50 < 0.7 -> fast"),
+        (0.7, "premium", "score 0.70 >= 0.7 -> premium"),
+    ],
 )
 def test_threshold_strategy_on_a_single_score(value: float, tier: str, why: str) -> None:
     d = route(THRESHOLD, Score(value, "x"))
@@ -137,9 +167,11 @@ MIN_QUALITY = {"chain": ["local", "fast", "premium"], "thresholds": [0.35, 0.7],
 
 @pytest.mark.parametrize(
     ("tier_scores", "tier"),
-    [({"local": 0.85, "fast": 0.9, "premium": 0.95}, "local"),
-     ({"local": 0.5, "fast": 0.81, "premium": 0.95}, "fast"),
-     ({"local": 0.5, "fast": 0.6, "premium": 0.8}, "premium")],
+    [
+        ({"local": 0.85, "fast": 0.9, "premium": 0.95}, "local"),
+        ({"local": 0.5, "fast": 0.81, "premium": 0.95}, "fast"),
+        ({"local": 0.5, "fast": 0.6, "premium": 0.8}, "premium"),
+    ],
 )
 def test_min_quality_picks_the_cheapest_tier_predicted_to_succeed(tier_scores: dict[str, float], tier: str) -> None:
     d = route(config(threshold=MIN_QUALITY), Score(0.99, "learned:3tier", tier_scores))
@@ -171,8 +203,11 @@ def test_threshold_strategy_keeps_confidential_calls_private() -> None:
     conf = RouteHints(sensitivity="confidential")
     assert route(cfg, Score(0.1, "x"), hints=conf).tiers == ("local",)
     with pytest.raises(NoEligibleTier):  # premium's chain has local last... drop it to prove the point
-        route(config(threshold={"chain": ["fast", "premium"], "thresholds": [0.5]}, last_resort="raise",
-                     fallbacks={}), Score(0.9, "x"), hints=conf)
+        route(
+            config(threshold={"chain": ["fast", "premium"], "thresholds": [0.5]}, last_resort="raise", fallbacks={}),
+            Score(0.9, "x"),
+            hints=conf,
+        )
     with pytest.raises(TierNotAllowed):
         route(cfg, Score(0.1, "x"), hints=RouteHints(sensitivity="confidential", tier="premium"))
 
@@ -180,21 +215,32 @@ def test_threshold_strategy_keeps_confidential_calls_private() -> None:
 @pytest.mark.parametrize(
     ("routing", "message"),
     [
-        ({"threshold": {"chain": ["local", "fast"], "thresholds": [0.7, 0.3]}},
-         r"routing\.threshold: .*thresholds: needs 1 value"),
-        ({"threshold": {"chain": ["local", "fast", "premium"], "thresholds": [0.7, 0.3]}},
-         r"routing\.threshold: .*thresholds: must be strictly ascending"),
-        ({"threshold": {"chain": ["local", "fast"], "thresholds": [1.5]}},
-         r"thresholds\[0\]: must be in \[0, 1\]"),
-        ({"threshold": {"chain": ["local", "gpu"], "thresholds": [0.5]}},
-         r"routing\.threshold\.chain\[1\]: unknown tier 'gpu'"),
-        ({"threshold": {"chain": ["local", "fast"], "thresholds": [0.5], "min_quality": 0}},
-         r"routing\.threshold\.min_quality: Input should be greater than 0"),
-        ({"threshold": {"chain": ["local", "fast"], "thresholds": [0.5], "quality_tiers": {"x": "y"}}},
-         r"quality_tiers\.x: not a tier of the chain"),
+        (
+            {"threshold": {"chain": ["local", "fast"], "thresholds": [0.7, 0.3]}},
+            r"routing\.threshold: .*thresholds: needs 1 value",
+        ),
+        (
+            {"threshold": {"chain": ["local", "fast", "premium"], "thresholds": [0.7, 0.3]}},
+            r"routing\.threshold: .*thresholds: must be strictly ascending",
+        ),
+        ({"threshold": {"chain": ["local", "fast"], "thresholds": [1.5]}}, r"thresholds\[0\]: must be in \[0, 1\]"),
+        (
+            {"threshold": {"chain": ["local", "gpu"], "thresholds": [0.5]}},
+            r"routing\.threshold\.chain\[1\]: unknown tier 'gpu'",
+        ),
+        (
+            {"threshold": {"chain": ["local", "fast"], "thresholds": [0.5], "min_quality": 0}},
+            r"routing\.threshold\.min_quality: Input should be greater than 0",
+        ),
+        (
+            {"threshold": {"chain": ["local", "fast"], "thresholds": [0.5], "quality_tiers": {"x": "y"}}},
+            r"quality_tiers\.x: not a tier of the chain",
+        ),
         ({"complexity_from_score": [0.7, 0.4]}, r"routing\.complexity_from_score: .*must be ascending"),
-        ({"rules": [{"when": {"score_over": 1.2}, "tier": "premium"}]},
-         r"routing\.rules\[0\]\.when\.score_over: Input should be less than or equal to 1"),
+        (
+            {"rules": [{"when": {"score_over": 1.2}, "tier": "premium"}]},
+            r"routing\.rules\[0\]\.when\.score_over: Input should be less than or equal to 1",
+        ),
         ({"scorer": "no/such/scorer.npz"}, r"routing\.scorer: .*no scorer file at 'no/such/scorer.npz'"),
     ],
 )
@@ -234,8 +280,11 @@ def test_router_with_a_failing_scorer_routes_with_the_heuristic_and_says_so(tmp_
     corrupt = tmp_path / "broken-scorer.npz"
     corrupt.write_bytes(b"definitely not npz")
     r = router(scorer=str(corrupt), threshold={"chain": ["local", "premium"], "thresholds": [0.45]})
-    d = r.route("Design a distributed rate limiter; discuss trade-offs, failure modes, prove it correct"
-                " under concurrency and cover the edge cases.", PUBLIC)
+    d = r.route(
+        "Design a distributed rate limiter; discuss trade-offs, failure modes, prove it correct"
+        " under concurrency and cover the edge cases.",
+        PUBLIC,
+    )
     assert d.scorer == "heuristic" and d.tier == "premium"
     assert "broken-scorer.npz" in d.reason and "heuristic used instead" in d.reason
     from routed_llm.scoring import FallbackScorer

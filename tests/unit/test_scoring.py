@@ -129,8 +129,10 @@ def test_a_scorer_that_raises_at_score_time_falls_back_per_call(caplog: pytest.L
     with caplog.at_level(logging.WARNING, logger="routed_llm.scoring"):
         results = [scorer.score(HARD) for _ in range(3)]
     assert all(r.scorer == "heuristic" for r in results)
-    assert results[0].note == "scorer broken@1 failed (RuntimeError: head weights have the wrong shape); " \
+    assert (
+        results[0].note == "scorer broken@1 failed (RuntimeError: head weights have the wrong shape); "
         "heuristic used instead"
+    )
     assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1
     assert scorer.name == "broken@1"
 
