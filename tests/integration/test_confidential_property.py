@@ -4,7 +4,10 @@ Hypothesis draws random configs (tiers, privacy flags, capabilities, rules,
 fallback chains), random hints and random failure patterns; every non-private
 tier is a real loopback listener that counts the TCP connections it accepts.
 Whatever happens (success, fallback, every tier failing, no eligible tier), the
-non-private listeners must have accepted zero connections.
+non-private listeners must have accepted zero connections. The score-driven
+strategies are drawn too (score rules, complexity bands, the threshold strategy
+with and without ``min_quality``), fed by a scorer that returns a drawn score and
+per-tier predictions: a score pointing at a public tier must change nothing.
 """
 
 from collections.abc import Iterator
@@ -15,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routed_llm import RoutedLLMError, Router, StreamEnd
+from routed_llm.scoring import Score
 from tests.servers.faulty import FaultyServer, closed_port
 
 pytestmark = pytest.mark.servers
@@ -52,7 +56,23 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         for name in names
     }
     confidential_by = draw(st.sampled_from(["hint", "pii-email", "pii-card", "pii-key"]))
+    unit = st.floats(min_value=0, max_value=1)
+    score_rules = draw(st.lists(
+        st.fixed_dictionaries({"when": st.sampled_from(["score_over", "score_at_most"]), "at": unit,
+                               "tier": st.sampled_from(names)}), max_size=2))
+    threshold = None
+    if draw(st.booleans()):
+        chain = draw(st.permutations(names))[: draw(st.integers(2, n))]
+        cuts = sorted(draw(st.lists(unit, min_size=len(chain) - 1, max_size=len(chain) - 1, unique=True)))
+        threshold = {"chain": chain, "thresholds": cuts}
+        if draw(st.booleans()):
+            threshold["min_quality"] = draw(st.floats(min_value=0.05, max_value=1))
     return {
+        "score": draw(unit),
+        "tier_scores": draw(st.none() | st.fixed_dictionaries({name: unit for name in names})),
+        "score_rules": score_rules,
+        "threshold": threshold,
+        "bands": draw(st.none() | st.just([0.3, 0.6])),
         "names": names,
         "tiers": tiers,
         "rules": rules,
@@ -64,6 +84,18 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "stream": draw(st.booleans()),
         "confidential_by": confidential_by,
     }
+
+
+class DrawnScorer:
+    """Stands in for a learned scorer: returns the drawn score (any value must leave privacy intact)."""
+
+    name = "drawn"
+
+    def __init__(self, score: Score) -> None:
+        self._score = score
+
+    def score(self, messages: Any) -> Score:
+        return self._score
 
 
 PII = {
@@ -87,14 +119,18 @@ def test_confidential_never_reaches_a_non_private_deployment(listeners: list[Fau
                         "capabilities": {"tools": tier["tools"]}}],
             "private": tier["private"],
         }
+    score_rules = [{"when": {r["when"]: r["at"]}, "tier": r["tier"]} for r in scenario["score_rules"]]
     router = Router({
         "tiers": tiers,
         "routing": {
             "default": scenario["default"],
-            "rules": [{"when": {"task": r["task"]}, "tier": r["tier"]} for r in scenario["rules"]],
+            "rules": score_rules + [{"when": {"task": r["task"]}, "tier": r["tier"]} for r in scenario["rules"]],
             "fallbacks": scenario["fallbacks"],
+            "threshold": scenario["threshold"],
+            "complexity_from_score": scenario["bands"],
         },
     })
+    router.scorer = DrawnScorer(Score(scenario["score"], "drawn", scenario["tier_scores"]))
     hints: dict[str, Any] = {"tier": scenario["tier_hint"], "task": scenario["task"]}
     if scenario["confidential_by"] == "hint":
         hints["sensitivity"] = "confidential"
@@ -122,3 +158,11 @@ def test_confidential_never_reaches_a_non_private_deployment(listeners: list[Fau
     assert sum(public_hits.values()) == 0, public_hits
     if served is not None:
         assert tiers[served]["private"]
+    decision = None
+    try:
+        decision = router.route(PII[scenario["confidential_by"]], hints, **params)
+    except RoutedLLMError:
+        pass
+    if decision is not None and (scenario["score_rules"] or scenario["threshold"] or scenario["bands"]):
+        assert decision.scorer == "drawn" and decision.score == scenario["score"]
+        assert all(tiers[t]["private"] for t in decision.tiers)
