@@ -62,6 +62,8 @@ def test_fallback_call_is_one_generation_named_after_the_serving_model(
     assert [a["tier"] for a in gen.metadata("attempts")] == ["cheap"]
     assert gen.metadata("attempts")[0]["error"].startswith("InternalServerError")
     assert gen.metadata("fallbacks") == ["backup"]
+    # telemetry on: the routing score is computed for every call and recorded with its scorer
+    assert gen.metadata("scorer") == "heuristic" and 0 <= gen.metadata("score") <= 1
     assert gen.json("langfuse.observation.usage_details") == {
         "input": info.prompt_tokens, "output": info.completion_tokens, "total": info.total_tokens,
     }
