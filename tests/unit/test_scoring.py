@@ -174,3 +174,21 @@ def test_route_score_computes_nothing_unless_needed() -> None:
     assert route_score(double, EASY, hints=full, needed=True)[1] is None  # a learned scorer needs none
     score, classification = route_score(HeuristicScorer(), HARD, hints=full, needed=True)
     assert classification is not None and score is not None and score.value >= 0.5
+
+
+def test_routing_on_the_heuristic_score_imports_no_numpy_or_torch() -> None:
+    code = (
+        "import sys\n"
+        "from routed_llm import Router\n"
+        "r = Router({'tiers': {'a': {'models': [{'model': 'openai/a', 'api_key': 'k'}]},\n"
+        "                      'b': {'models': [{'model': 'openai/b', 'api_key': 'k'}]}},\n"
+        "            'routing': {'default': 'a', 'threshold': {'chain': ['a', 'b'], 'thresholds': [0.45]}}})\n"
+        "d = r.route('Prove it; discuss trade-offs, edge cases, failure modes and concurrency.',\n"
+        "            {'sensitivity': 'public'})\n"
+        "bad = [m for m in ('numpy', 'torch', 'sklearn') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+        "print(d.tier, d.scorer)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["b", "heuristic"]
