@@ -145,7 +145,8 @@ def test_a_working_learned_scorer_is_loaded_once_and_used() -> None:
         return built[-1]
 
     scorer = FallbackScorer("learned", loader)
-    assert scorer.name == "learned(learned)"  # nothing loaded before the first score
+    assert scorer.name == "learned"  # nothing loaded before the first score
+    assert FallbackScorer("/models/mine.npz", loader).name == "learned(mine.npz)"
     assert not built
     results = [scorer.score(EASY) for _ in range(3)]
     assert len(built) == 1 and built[0].calls == 3

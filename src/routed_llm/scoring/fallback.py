@@ -10,6 +10,7 @@ load is attempted once; a broken file is not re-read on every call.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -53,11 +54,11 @@ class FallbackScorer:
 
     @property
     def name(self) -> str:
-        """The loaded scorer's name, else ``learned(<label>)``."""
+        """The loaded scorer's name; before it loads (or if it cannot), ``learned`` or ``learned(<file name>)``."""
         scorer = self._scorer
         if scorer is not _UNSET and scorer is not None:
             return scorer.name
-        return f"learned({self.label})"
+        return "learned" if self.label == "learned" else f"learned({os.path.basename(self.label)})"
 
     @property
     def load_error(self) -> str | None:
