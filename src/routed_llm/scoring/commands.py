@@ -129,7 +129,7 @@ def _train(args: argparse.Namespace) -> int:
         np.asarray(outcomes.quality, dtype=float),
         outcomes.tier_names,
         cost=np.asarray(outcomes.cost, dtype=float) if outcomes.cost is not None else None,
-        seed=args.seed,
+        name=Path(args.out).stem,
     )
     scorer.save(args.out)
     print(
@@ -163,5 +163,4 @@ def add_parsers(sub: Any) -> None:
     train.add_argument("--data", required=True, help="outcomes JSON lines: prompt|messages, quality, [cost]")
     train.add_argument("--out", required=True, help="scorer file to write, e.g. scorer.npz")
     train.add_argument("--tiers", default=None, help="tiers cheapest first, e.g. local,fast,premium")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.set_defaults(func=lambda args, console: _train(args))
