@@ -72,6 +72,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
             {"name": "simple-local", "when": {"complexity": "simple"}, "tier": "local"},
         ],
         "fallbacks": {"premium": ["fast", "local"], "fast": ["local"]},
+        # the packaged learned scorer: loaded only when something reads the score (telemetry, explain)
+        "scorer": "learned",
     },
 }
 

@@ -7,7 +7,8 @@ Whatever happens (success, fallback, every tier failing, no eligible tier), the
 non-private listeners must have accepted zero connections. The score-driven
 strategies are drawn too (score rules, complexity bands, the threshold strategy
 with and without ``min_quality``), fed by a scorer that returns a drawn score and
-per-tier predictions: a score pointing at a public tier must change nothing.
+per-tier predictions, or by the packaged learned scorer: a score pointing at a
+public tier must change nothing.
 """
 
 from collections.abc import Iterator
@@ -68,6 +69,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             threshold["min_quality"] = draw(st.floats(min_value=0.05, max_value=1))
     return {
+        "learned": draw(st.booleans()),
         "score": draw(unit),
         "tier_scores": draw(st.none() | st.fixed_dictionaries({name: unit for name in names})),
         "score_rules": score_rules,
@@ -128,9 +130,11 @@ def test_confidential_never_reaches_a_non_private_deployment(listeners: list[Fau
             "fallbacks": scenario["fallbacks"],
             "threshold": scenario["threshold"],
             "complexity_from_score": scenario["bands"],
+            "scorer": "learned" if scenario["learned"] else "heuristic",
         },
     })
-    router.scorer = DrawnScorer(Score(scenario["score"], "drawn", scenario["tier_scores"]))
+    if not scenario["learned"]:  # else the packaged learned scorer decides the score
+        router.scorer = DrawnScorer(Score(scenario["score"], "drawn", scenario["tier_scores"]))
     hints: dict[str, Any] = {"tier": scenario["tier_hint"], "task": scenario["task"]}
     if scenario["confidential_by"] == "hint":
         hints["sensitivity"] = "confidential"
@@ -164,5 +168,8 @@ def test_confidential_never_reaches_a_non_private_deployment(listeners: list[Fau
     except RoutedLLMError:
         pass
     if decision is not None and (scenario["score_rules"] or scenario["threshold"] or scenario["bands"]):
-        assert decision.scorer == "drawn" and decision.score == scenario["score"]
+        if scenario["learned"]:
+            assert decision.scorer is not None and decision.scorer.startswith("learned:"), decision.reason
+        else:
+            assert decision.scorer == "drawn" and decision.score == scenario["score"]
         assert all(tiers[t]["private"] for t in decision.tiers)

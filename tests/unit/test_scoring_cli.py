@@ -173,7 +173,7 @@ def test_outcomes_parse_tiers_in_first_row_order_or_as_given() -> None:
         ),
     ]
     got = read_outcomes(lines)
-    assert got.tier_names == ["local", "premium"] and got.texts == ["easy", "hard"]
+    assert got.tier_names == ["local", "premium"] and got.texts == ["easy", "s\n\nhard"]
     assert got.quality == [[1.0, 1.0], [0.25, 1.0]] and got.cost == [[0.0, 0.01], [0.0, 0.02]]
     assert read_outcomes(lines, tiers=["premium", "local"]).quality == [[1.0, 1.0], [1.0, 0.25]]
 

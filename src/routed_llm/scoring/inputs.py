@@ -91,17 +91,13 @@ def read_prompts(lines: Iterable[str], *, source: str = "input") -> Iterator[Pro
 
 
 def messages_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    """Return the text a learned scorer reads for ``messages``: the last user message (as the classifier does).
+    """Return the text a learned scorer reads for ``messages`` (`routed_llm.scoring.learned.prompt_text`).
 
-    Falls back to the last message with any text when there is no user message.
+    Training rows given as messages are reduced exactly as calls are at routing time.
     """
-    from routed_llm.classify.heuristic import _content_texts
+    from routed_llm.scoring.learned import prompt_text  # no numpy at import: that module loads it lazily
 
-    texts = [(m.get("role"), "\n\n".join(_content_texts(m.get("content")))) for m in messages]
-    for role, text in reversed(texts):
-        if role == "user" and text:
-            return text
-    return next((text for _, text in reversed(texts) if text), "")
+    return prompt_text(messages)
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,7 @@ class Outcomes:
     """A parsed outcome file, ready for `train_scorer`."""
 
     texts: list[str]
-    """The prompt text of each row (`messages_text` for rows given as messages)."""
+    """The prompt text of each row (`messages_text` for rows given as messages: system prompt + last user turn)."""
     tier_names: list[str]
     """Tier names, cheapest first."""
     quality: list[list[float]]
