@@ -1,0 +1,521 @@
+"""The learned routing scorer: a static prompt embedding plus a small trained head, in numpy.
+
+Why this shape: a routing decision has to be cheap (p99 well under the 20 ms
+budget on two CPU cores) and must not pull torch into the process. A *static*
+embedding (one vector per token of MiniLM's vocabulary, distilled offline from
+all-MiniLM-L6-v2 with model2vec, then weighted and mean-pooled) costs a
+tokenizer pass and a table lookup, a few hundred microseconds even for long
+prompts. A small head on top of it (standardised features, one hidden layer or
+none, one sigmoid output per reference tier) predicts each tier's chance of
+answering well; the routing score is the chance that the cheap choice is *not*
+good enough.
+
+Everything the scorer needs lives in one ``.npz`` file (tokenizer, token table,
+head weights, training metadata), versioned by ``FORMAT_VERSION``. The default
+file ships in the wheel (``routed_llm/scoring/data/default_scorer.npz``); it is
+built by ``scripts/train_default_scorer.py`` from public outcome data only.
+``train_scorer`` refits the head on a user's own outcomes, keeping the
+embedding (``routed-llm train``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from routed_llm.errors import ConfigError, InvalidRequest
+from routed_llm.scoring.base import Score
+
+if TYPE_CHECKING:  # numpy and tokenizers are imported when a learned scorer is loaded, not before
+    import numpy as np
+    from tokenizers import Tokenizer
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_TOKENS",
+    "LearnedScorer",
+    "default_scorer_path",
+    "prompt_text",
+    "train_scorer",
+]
+
+#: Version of the scorer file layout; a file of another version is refused with a clear error.
+FORMAT_VERSION = 1
+
+#: Tokens of the prompt the embedding reads. Longer prompts are truncated: the first
+#: ``MAX_TOKENS // 2`` and the last ``MAX_TOKENS // 2`` tokens are kept, since a long
+#: prompt's instructions sit at its start and its question usually at its end.
+MAX_TOKENS = 512
+
+_TEXT_PART_TYPES = ("text", "input_text")
+
+
+def default_scorer_path() -> Path:
+    """Path of the scorer file shipped in the wheel."""
+    return Path(str(resources.files("routed_llm.scoring") / "data" / "default_scorer.npz"))
+
+
+def prompt_text(messages: Sequence[Mapping[str, Any]] | str) -> str:
+    """The text a scorer reads: the last user message (with the system prompt before it, if any).
+
+    Earlier turns are left out on purpose: what decides whether a cheap model
+    copes is the request being answered now, and the training data holds
+    single-turn prompts.
+    """
+    if isinstance(messages, str):
+        return messages
+    system = ""
+    last_user = ""
+    for message in messages:
+        if not isinstance(message, Mapping):
+            continue
+        text = _content_text(message.get("content"))
+        role = message.get("role")
+        if role in ("system", "developer") and not system:
+            system = text
+        elif role == "user" and text:
+            last_user = text
+    if not last_user:  # no user text: fall back to the last message that has any
+        for message in reversed(messages):
+            if isinstance(message, Mapping) and (text := _content_text(message.get("content"))):
+                last_user = text
+                break
+    return f"{system}\n\n{last_user}" if system and last_user else last_user or system
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list | tuple):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, Mapping) and part.get("type", "text") in _TEXT_PART_TYPES:
+                text = part.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+        return "\n".join(parts)
+    return ""
+
+
+# --- hand-written prompt features ------------------------------------------------------------
+# Surface statistics a bag of token vectors cannot see: how long the prompt is, how many
+# quantities, operators and quantity words it holds (multi-step arithmetic), how many
+# sentences and questions. Length alone ranks GSM8K prompts better than the embedding does.
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_OPERATOR = re.compile(r"[=+\-*/^<>%]")
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+_LATEX = re.compile(r"\$|\\[a-zA-Z]+|\^|_\{")
+_NUMBER_WORDS = frozenset(
+    "one two three four five six seven eight nine ten twice half double triple thrice quarter third dozen".split()
+)
+_QUANTITY_WORDS = frozenset("each per every times more less than total remaining left rest after before".split())
+
+HAND_FEATURES = (
+    "log_chars",
+    "log_words",
+    "log_numbers",
+    "digit_share",
+    "log_operators",
+    "log_newlines",
+    "log_questions",
+    "log_sentences",
+    "mean_word_length",
+    "log_latex",
+    "log_max_number",
+    "log_number_words",
+    "log_quantity_words",
+    "log_distinct_words",
+)
+
+
+def hand_features(text: str) -> list[float]:
+    """The `HAND_FEATURES` of one text, in that order."""
+    words = text.split()
+    numbers = _NUMBER.findall(text)
+    values = [float(n.replace(",", "")) for n in numbers if n.replace(",", "").replace(".", "", 1).isdigit()]
+    lowered = [w.strip(".,?!;:").lower() for w in words]
+    return [
+        math.log1p(len(text)),
+        math.log1p(len(words)),
+        math.log1p(len(numbers)),
+        sum(c.isdigit() for c in text) / max(1, len(text)),
+        math.log1p(len(_OPERATOR.findall(text))),
+        math.log1p(text.count("\n")),
+        math.log1p(text.count("?")),
+        math.log1p(len(_SENTENCE_END.findall(text))),
+        (sum(len(w) for w in words) / len(words)) if words else 0.0,
+        math.log1p(len(_LATEX.findall(text))),
+        math.log1p(min(max(values, default=0.0), 1e300)),
+        math.log1p(sum(w in _NUMBER_WORDS for w in lowered)),
+        math.log1p(sum(w in _QUANTITY_WORDS for w in lowered)),
+        math.log1p(len(set(lowered))),
+    ]
+
+
+def embedding_features(embedding: StaticEmbedding, texts: Sequence[str]) -> np.ndarray:
+    """``[n, dims + len(HAND_FEATURES)]``: the static embedding of each text, then its hand features."""
+    import numpy as np
+
+    emb = embedding.embed(texts).astype(np.float64)
+    hand = np.array([hand_features(t) for t in texts], dtype=np.float64).reshape(len(texts), len(HAND_FEATURES))
+    return np.hstack([emb, hand])
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+@dataclass
+class StaticEmbedding:
+    """Token table + tokenizer: text -> L2-normalised mean of its token vectors.
+
+    The table was distilled from all-MiniLM-L6-v2 with model2vec (each vocabulary
+    token through the transformer once, PCA, Zipf weighting), so a prompt's
+    embedding is a table lookup: no transformer runs at decision time.
+    """
+
+    tokenizer: Tokenizer
+    table: np.ndarray
+    """``[vocab, dims]`` float32."""
+    max_tokens: int = MAX_TOKENS
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` into ``[n, dims]`` float32 rows of unit length (zero for a text with no tokens)."""
+        import numpy as np
+
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        out = np.zeros((len(texts), self.table.shape[1]), dtype=np.float32)
+        half = self.max_tokens // 2
+        for i, encoding in enumerate(encodings):
+            ids = encoding.ids
+            if len(ids) > self.max_tokens:
+                ids = ids[:half] + ids[-half:]
+            if ids:
+                out[i] = self.table[ids].mean(axis=0)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+
+@dataclass
+class LinearHead:
+    """Standardised features -> one linear output per target (the gain, then each tier's success).
+
+    A ridge regression, fitted in closed form: deterministic, no optimiser to
+    tune, and refittable on a user's few hundred outcomes in well under a second.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    """``[features, 1 + tiers]``."""
+    bias: np.ndarray
+    """``[1 + tiers]``."""
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Raw outputs ``[n, 1 + tiers]``: column 0 the gain, then each tier's success."""
+        return ((features - self.mean) / self.scale) @ self.weights + self.bias
+
+
+#: Ridge penalties, per feature, as a multiple of the (weighted) row count / 1000. The
+#: embedding's 256 dimensions get a strong penalty, the 14 hand features a light one;
+#: chosen by cross-validation on the public training data (scripts/train_default_scorer.py).
+EMBEDDING_PENALTY = 3000.0
+HAND_PENALTY = 3.0
+
+
+class LearnedScorer:
+    """Routing score from a static prompt embedding, hand features and a ridge head.
+
+    The head predicts, for a prompt, the *gain* of the strong reference tier over
+    the cheap one (the chance the strong tier answers well where the cheap one
+    does not, minus the reverse) and each reference tier's chance of success.
+    ``score`` is the gain's percentile among the training prompts, so it lies in
+    [0, 1] and reads as "harder than this share of typical prompts": a rule
+    ``score_over: 0.7`` sends roughly the hardest 30% of training-like traffic on,
+    and ``routed-llm calibrate`` re-centres it on your own traffic.
+    ``tier_scores`` are the predicted success rates, clipped to [0, 1].
+    """
+
+    def __init__(
+        self,
+        *,
+        embedding: StaticEmbedding,
+        head: LinearHead,
+        tier_names: Sequence[str],
+        gain_quantiles: np.ndarray,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._embedding = embedding
+        self._head = head
+        self.tier_names: tuple[str, ...] = tuple(tier_names)
+        self._quantiles = gain_quantiles
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.name = f"learned:{self.meta.get('name', 'custom')}@{FORMAT_VERSION}"
+
+    # -- loading and saving ---------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> LearnedScorer:
+        """Load a scorer file; ``None`` loads the one shipped in the wheel.
+
+        Raises:
+            ConfigError: the file is missing, unreadable, corrupt or of another format version.
+        """
+        import numpy as np
+        from tokenizers import Tokenizer
+
+        file = Path(path) if path is not None else default_scorer_path()
+        label = f"  - routing.scorer: scorer file {str(file)!r}"
+        if not file.is_file():
+            raise ConfigError(f"{label} does not exist; pass a file written by `routed-llm train`, or use learned")
+        try:
+            with np.load(file, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise ConfigError(f"{label} is not a readable scorer file ({e}); re-create it with `routed-llm train`") from e
+        if "format_version" not in arrays:
+            raise ConfigError(f"{label} is not a routed-llm scorer file (no format_version)")
+        version = int(arrays["format_version"])
+        if version != FORMAT_VERSION:
+            raise ConfigError(
+                f"{label} has format version {version}; this routed-llm reads version {FORMAT_VERSION}. "
+                "Re-create it with `routed-llm train`."
+            )
+        try:
+            meta = json.loads(bytes(arrays["meta"]).decode("utf-8"))
+            tokenizer = Tokenizer.from_str(bytes(arrays["tokenizer"]).decode("utf-8"))
+            table = arrays["token_table"].astype(np.float32)
+            head = LinearHead(
+                mean=arrays["feature_mean"].astype(np.float64),
+                scale=arrays["feature_scale"].astype(np.float64),
+                weights=arrays["weights"].astype(np.float64),
+                bias=arrays["bias"].astype(np.float64),
+            )
+            tier_names = [str(t) for t in meta["tier_names"]]
+            quantiles = arrays["gain_quantiles"].astype(np.float64)
+            n_features = table.shape[1] + len(HAND_FEATURES)
+            if head.mean.shape != (n_features,) or head.weights.shape != (n_features, 1 + len(tier_names)):
+                raise ValueError(
+                    f"head of shape {head.weights.shape} does not fit {n_features} features and {len(tier_names)} tiers"
+                )
+            if list(meta.get("hand_features", [])) != list(HAND_FEATURES):
+                raise ValueError(f"hand features {meta.get('hand_features')} differ from this version's")
+            if quantiles.ndim != 1 or len(quantiles) < 2 or not np.all(np.diff(quantiles) >= 0):
+                raise ValueError("gain_quantiles must be an ascending list")
+        except Exception as e:  # any missing key, bad JSON, bad tokenizer or shape is the same failure
+            raise ConfigError(f"{label} is corrupt ({type(e).__name__}: {e}); re-create it with `routed-llm train`") from e
+        return cls(
+            embedding=StaticEmbedding(tokenizer, table, int(meta.get("max_tokens", MAX_TOKENS))),
+            head=head,
+            tier_names=tier_names,
+            gain_quantiles=quantiles,
+            meta=meta,
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the scorer as one ``.npz`` file (to a temporary file first, then renamed: never half-written)."""
+        import numpy as np
+
+        meta = {
+            **self.meta,
+            "tier_names": list(self.tier_names),
+            "max_tokens": self._embedding.max_tokens,
+            "hand_features": list(HAND_FEATURES),
+        }
+        arrays: dict[str, Any] = {
+            "format_version": np.array(FORMAT_VERSION),
+            "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+            "tokenizer": np.frombuffer(self._embedding.tokenizer.to_str().encode("utf-8"), dtype=np.uint8),
+            "token_table": self._embedding.table.astype(np.float16),
+            "feature_mean": self._head.mean.astype(np.float32),
+            "feature_scale": self._head.scale.astype(np.float32),
+            "weights": self._head.weights.astype(np.float32),
+            "bias": self._head.bias.astype(np.float32),
+            "gain_quantiles": self._quantiles.astype(np.float32),
+        }
+        target = Path(path)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, target)
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    @property
+    def embedding(self) -> StaticEmbedding:
+        """The static embedding (shared by scorers refitted from this one)."""
+        return self._embedding
+
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        """The head's input for each text: the static embedding, then the hand features."""
+        return embedding_features(self._embedding, texts)
+
+    def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(score [n], tier success [n, tiers])`` for each text."""
+        import numpy as np
+
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidRequest(f"prompt {i}: expected non-empty text to score, got {text!r:.60}")
+        raw = self._head.predict(self.features(texts))
+        grid = np.linspace(0.0, 1.0, len(self._quantiles))
+        score = np.interp(raw[:, 0], self._quantiles, grid)
+        return score, np.clip(raw[:, 1:], 0.0, 1.0)
+
+    def score_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """The routing score of each text, shape ``[n]``."""
+        return self.predict(texts)[0]
+
+    def score(self, messages: Sequence[Mapping[str, Any]]) -> Score:
+        """Score one call's OpenAI-format messages (see `prompt_text` for what is read)."""
+        text = prompt_text(messages)
+        if not text.strip():
+            raise InvalidRequest("the call has no text to score (every message is empty)")
+        score, tiers = self.predict([text])
+        return Score(
+            value=float(score[0]),
+            scorer=self.name,
+            tier_scores={name: float(p) for name, p in zip(self.tier_names, tiers[0], strict=True)},
+        )
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def fit_head(
+    features: np.ndarray,
+    targets: np.ndarray,
+    *,
+    n_embedding: int,
+    groups: np.ndarray | None = None,
+    group_weight_power: float = 0.0,
+    embedding_penalty: float = EMBEDDING_PENALTY,
+    hand_penalty: float = HAND_PENALTY,
+) -> LinearHead:
+    """Fit the ridge head, one output per column of ``targets`` (NaN = unknown, left out of that output).
+
+    Args:
+        features: ``[n, f]``, the embedding's ``n_embedding`` columns first.
+        targets: ``[n, outputs]``.
+        groups: a data-set id per row. Each group gets its own unpenalised intercept
+            while fitting, so the weights learn what makes a prompt hard *within* a
+            data set rather than which data set it came from; the intercept used at
+            inference is their weighted mean.
+        group_weight_power: rows weigh ``size_of_their_group ** -power``: 0 weighs
+            every row alike, 1 every group alike.
+    """
+    import numpy as np
+
+    n, f = features.shape
+    groups = np.zeros(n, dtype=int) if groups is None else np.asarray(groups)
+    names, ids = np.unique(groups, return_inverse=True)
+    sizes = np.bincount(ids)
+    row_weight = sizes[ids].astype(np.float64) ** -group_weight_power
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    x = (features - mean) / scale
+    penalty = np.r_[np.full(n_embedding, embedding_penalty), np.full(f - n_embedding, hand_penalty)]
+    onehot = np.eye(len(names))[ids]
+    weights = np.zeros((f, targets.shape[1]))
+    bias = np.zeros(targets.shape[1])
+    for j in range(targets.shape[1]):
+        known = ~np.isnan(targets[:, j])
+        if not known.any():
+            raise InvalidRequest(f"outcome column {j} has no known values")
+        w = row_weight[known] / row_weight[known].mean()
+        z = np.hstack([x[known], onehot[known]])
+        reg = np.r_[penalty, np.zeros(len(names))] * known.sum() / 1000.0
+        zw = z * w[:, None]
+        coef = np.linalg.solve(zw.T @ z + np.diag(reg) + 1e-9 * np.eye(z.shape[1]), zw.T @ targets[known, j])
+        weights[:, j] = coef[:f]
+        present = onehot[known].T @ w  # weight of each group among the known rows
+        bias[j] = float(coef[f:] @ present / present.sum())
+    return LinearHead(mean=mean, scale=scale, weights=weights, bias=bias)
+
+
+def train_scorer(
+    texts: Sequence[str],
+    quality: np.ndarray,
+    tier_names: Sequence[str],
+    cost: np.ndarray | None = None,
+    *,
+    base: LearnedScorer | None = None,
+    embedding: StaticEmbedding | None = None,
+    groups: Sequence[Any] | None = None,
+    group_weight_power: float = 0.0,
+    gain_tiers: tuple[int, int] | None = None,
+    embedding_penalty: float = EMBEDDING_PENALTY,
+    hand_penalty: float = HAND_PENALTY,
+    name: str = "custom",
+    meta: Mapping[str, Any] | None = None,
+) -> LearnedScorer:
+    """Fit a scorer's head on recorded outcomes, keeping ``base``'s static embedding.
+
+    Args:
+        texts: the prompts.
+        quality: ``[n, tiers]`` in [0, 1] (NaN where a tier was not tried), cheapest tier first.
+        tier_names: a name per column of ``quality``.
+        cost: ``[n, tiers]`` USD per call; recorded in the scorer's metadata (mean per tier),
+            not used by the fit: routing cost is the config's business.
+        base: the scorer whose embedding to reuse (default: the packaged one).
+        embedding: a static embedding to use instead of ``base``'s (the training script's first build).
+        groups: a data-set id per row (see `fit_head`).
+        gain_tiers: ``(cheap, strong)`` column indexes whose quality difference is the
+            gain the score ranks by; default the first and the last tier.
+        name: shown in the scorer's name, ``learned:<name>@<version>``.
+
+    Raises:
+        InvalidRequest: shapes disagree, fewer than two tiers, or too few rows.
+    """
+    import numpy as np
+
+    quality = np.asarray(quality, dtype=np.float64)
+    if quality.ndim != 2 or quality.shape[0] != len(texts):
+        raise InvalidRequest(f"quality must be [rows, tiers] with one row per prompt; got shape {quality.shape}")
+    if quality.shape[1] != len(tier_names) or len(tier_names) < 2:
+        raise InvalidRequest(f"need at least two tiers and one quality column per tier; got {list(tier_names)}")
+    if len(texts) < 20:
+        raise InvalidRequest(f"need at least 20 outcome rows to fit a scorer, got {len(texts)}")
+    cheap, strong = gain_tiers if gain_tiers is not None else (0, len(tier_names) - 1)
+    if embedding is None:
+        embedding = (base or LearnedScorer.load()).embedding
+    features = embedding_features(embedding, texts)
+    gain = quality[:, strong] - quality[:, cheap]
+    targets = np.column_stack([gain, quality])
+    head = fit_head(
+        features,
+        targets,
+        n_embedding=embedding.table.shape[1],
+        groups=None if groups is None else np.asarray(groups),
+        group_weight_power=group_weight_power,
+        embedding_penalty=embedding_penalty,
+        hand_penalty=hand_penalty,
+    )
+    raw_gain = head.predict(features)[:, 0]
+    quantiles = np.quantile(raw_gain, np.linspace(0.0, 1.0, 101))
+    info: dict[str, Any] = {
+        **(meta or {}),
+        "name": name,
+        "rows": len(texts),
+        "gain_between": [tier_names[cheap], tier_names[strong]],
+        "mean_quality": {t: float(np.nanmean(quality[:, k])) for k, t in enumerate(tier_names)},
+    }
+    if cost is not None:
+        cost = np.asarray(cost, dtype=np.float64)
+        info["mean_cost_usd"] = {t: float(np.nanmean(cost[:, k])) for k, t in enumerate(tier_names)}
+    return LearnedScorer(
+        embedding=embedding, head=head, tier_names=tier_names, gain_quantiles=quantiles, meta=info
+    )
