@@ -50,7 +50,7 @@ def distill(out: Path) -> Path:
 
 
 def load_static(directory: Path) -> StaticEmbedding:
-    """A model2vec model directory -> `StaticEmbedding` (its tokenizer and token table)."""
+    """Read a model2vec model directory into a `StaticEmbedding` (its tokenizer and token table)."""
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
@@ -83,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             scores = cross_validated_scores(sets, features, name, seed=SEED, **params)
             apgrs.append(routing_metrics(scores, outcomes.quality[:, 1], outcomes.quality[:, 2]).apgr)
         mean = float(np.mean(apgrs))
-        print(f"  penalty {penalty:>7.0f}  group weight power {power:.2f}  APGR " +
-              "  ".join(f"{n} {a:.3f}" for n, a in zip(sets, apgrs, strict=True)) + f"  mean {mean:.3f}")
+        print(
+            f"  penalty {penalty:>7.0f}  group weight power {power:.2f}  APGR "
+            + "  ".join(f"{n} {a:.3f}" for n, a in zip(sets, apgrs, strict=True))
+            + f"  mean {mean:.3f}"
+        )
         if best is None or mean > best[0]:
             best = (mean, params)
     assert best is not None

@@ -85,6 +85,19 @@ def _add_bench_cascade_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+def _add_bench_routing_arguments(parser: argparse.ArgumentParser) -> None:
+    from routed_llm.bench.routing import add_arguments
+
+    add_arguments(parser)
+
+
+def _bench_routing(args: argparse.Namespace, console: Console) -> int:
+    # Imported lazily: numpy, and scikit-learn for the TF-IDF baseline (the `bench` extra).
+    from routed_llm.bench.routing import main as bench_main
+
+    return bench_main(args)
+
+
 def _bench_cascade(args: argparse.Namespace, console: Console) -> int:
     # Imported lazily: the benchmark needs numpy, which the plain install does not.
     from routed_llm.bench.cascade import main as bench_main
@@ -196,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cascade = bench_sub.add_parser("cascade", help="replay recorded RouterBench answers through the cascade")
     _add_bench_cascade_arguments(bench_cascade)
     bench_cascade.set_defaults(func=_bench_cascade)
+    bench_routing = bench_sub.add_parser(
+        "routing", help="routing scores side by side on recorded outcomes (APGR, CPT, cost-quality, latency)"
+    )
+    _add_bench_routing_arguments(bench_routing)
+    bench_routing.set_defaults(func=_bench_routing)
     return parser
 
 

@@ -66,3 +66,22 @@ def test_required_auc_grows_with_the_target_and_is_none_when_no_ranking_suffices
     assert required_auc(f.scores, f.costs, max_cost=0.5, min_quality=0.75, draws=20).required_auc == 0.5
     impossible = required_auc(f.scores, f.costs, max_cost=0.5, min_quality=1.2, draws=20)
     assert impossible.required_auc is None and impossible.perfect_quality < 1.2
+
+
+def test_ties_are_broken_by_premium_cost_and_the_spread_shows_what_order_alone_does() -> None:
+    from routed_llm.bench.verifier_bound import tie_order_spread
+
+    # Two equally trusted right mid answers; only one acceptance fits the budget: the one that saves the
+    # dearer premium call must be taken, whatever the rows' order.
+    outcome = np.array([[0, 1, 1], [0, 1, 1], [0, 0, 1]], float)
+    for premium in ([1.0, 9.0, 9.0], [9.0, 1.0, 9.0]):
+        costs = np.c_[np.zeros(3), np.zeros(3), premium]
+        budget = (sum(premium) - max(premium[:2])) / sum(premium)
+        assert best_within_budget(np.array([1.0, 1.0, 0.0]), outcome, costs, max_cost=budget) == pytest.approx(1.0)
+    # all three tied: the rule accepts the right answer with the dearest premium call (row 1) and fits the
+    # budget at full quality; a random order may accept the wrong mid answer (row 2) first
+    costs = np.c_[np.zeros(3), np.zeros(3), [1.0, 9.0, 8.0]]
+    tied = np.ones(3)
+    assert best_within_budget(tied, outcome, costs, max_cost=0.5) == pytest.approx(1.0)
+    low, mean, high = tie_order_spread(tied, outcome, costs, max_cost=0.5, draws=50)
+    assert low < 1.0 == high and low < mean < high

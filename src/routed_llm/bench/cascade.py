@@ -491,6 +491,11 @@ def _signal_lines(rep: DatasetReport, *, max_cost: float) -> list[str]:
         else:
             need = f"needs AUC >= {rep.bound.required_auc:.2f} (simulated verifiers, ideal threshold)"
         out.append(f"     the target {need}")
+        low, mean, high = rep.bound.tie_spread
+        out.append(
+            f"     a perfect verifier reaches {rep.bound.perfect_quality:.1%} (ties by premium cost); "
+            f"{low:.1%}-{high:.1%}, mean {mean:.1%}, with ties in random order"
+        )
     return out
 
 

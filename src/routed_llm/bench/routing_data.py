@@ -75,7 +75,9 @@ def _read_pair(files: Sequence[Path], contaminated: set[str], name: str) -> Outc
                 if row["prompt"] in contaminated:
                     continue
                 prompts.append(row["prompt"])
-                weak, strong = (row[c].strip().lower() in ("true", "1", "1.0") for c in (ROUTELLM_WEAK, ROUTELLM_STRONG))
+                weak, strong = (
+                    row[c].strip().lower() in ("true", "1", "1.0") for c in (ROUTELLM_WEAK, ROUTELLM_STRONG)
+                )
                 rows.append((math.nan, float(weak), float(strong)))
     return Outcomes(name, prompts, np.array(rows, dtype=float))
 

@@ -1,0 +1,160 @@
+"""The learned scorer: the shipped file, its validation, determinism, training and truncation."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routed_llm.errors import ConfigError, InvalidRequest
+from routed_llm.scoring.learned import (
+    FORMAT_VERSION,
+    HAND_FEATURES,
+    MAX_TOKENS,
+    LearnedScorer,
+    default_scorer_path,
+    prompt_text,
+    train_scorer,
+)
+
+EASY = "What is the capital of France?"
+HARD = (
+    "A train leaves at 3:15 pm travelling 84 km/h; a second leaves 40 minutes later at 96 km/h on a parallel track. "
+    "Each stops for 12 minutes every 150 km. After how many hours does the second train overtake the first, and "
+    "how far from the station are they? Prove that the answer is unique."
+)
+
+
+@pytest.fixture(scope="module")
+def scorer() -> LearnedScorer:
+    return LearnedScorer.load()
+
+
+def test_the_shipped_file_is_small_and_loads(scorer: LearnedScorer) -> None:
+    assert default_scorer_path().stat().st_size < 20_000_000
+    assert scorer.name == f"learned:default@{FORMAT_VERSION}"
+    assert scorer.tier_names == ("mistral-7b-chat", "mixtral-8x7b-chat", "gpt-4-1106-preview")
+    assert scorer.meta["hand_features"] == list(HAND_FEATURES)
+    assert "winograde (887 rows)" in scorer.meta["trained_on"]  # *_train only: the test splits stay unseen
+    assert not any("test" in t for t in scorer.meta["trained_on"])
+
+
+def test_scores_are_deterministic_bounded_and_rank_hard_above_easy(scorer: LearnedScorer) -> None:
+    first = scorer.score([{"role": "user", "content": HARD}])
+    again = LearnedScorer.load().score([{"role": "user", "content": HARD}])
+    easy = scorer.score([{"role": "user", "content": EASY}])
+    assert first.value == again.value
+    assert 0.0 <= easy.value <= 1.0 and 0.0 <= first.value <= 1.0
+    assert first.value > easy.value
+    assert first.tier_scores is not None and set(first.tier_scores) == set(scorer.tier_names)
+    assert all(0.0 <= p <= 1.0 for p in first.tier_scores.values())
+    # the strong reference tier is predicted to do at least as well as the 7B one
+    assert first.tier_scores["gpt-4-1106-preview"] >= first.tier_scores["mistral-7b-chat"]
+
+
+def test_batch_and_single_scores_agree(scorer: LearnedScorer) -> None:
+    batch = scorer.score_texts([EASY, HARD])
+    assert batch.shape == (2,)
+    assert batch[1] == pytest.approx(scorer.score([{"role": "user", "content": HARD}]).value)
+
+
+def test_prompt_text_reads_system_and_last_user_message() -> None:
+    messages = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": [{"type": "text", "text": "second"}, {"type": "image_url", "image_url": {}}]},
+    ]
+    assert prompt_text(messages) == "You are terse.\n\nsecond"
+    assert prompt_text([{"role": "assistant", "content": "only this"}]) == "only this"
+
+
+def test_long_prompts_are_truncated_to_their_first_and_last_tokens(scorer: LearnedScorer) -> None:
+    head = "alpha " * MAX_TOKENS
+    tail = "omega " * MAX_TOKENS
+    middle = "integral derivative eigenvalue " * 3000
+    long_text = head + middle + tail
+    assert scorer.score_texts([long_text])[0] == pytest.approx(scorer.score_texts([head + "x " + tail])[0], abs=0.05)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, 42])
+def test_empty_or_non_string_prompts_are_invalid_requests(scorer: LearnedScorer, bad: object) -> None:
+    with pytest.raises(InvalidRequest, match="prompt 0"):
+        scorer.score_texts([bad])  # type: ignore[list-item]
+
+
+def test_a_missing_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.npz"
+    with pytest.raises(ConfigError, match="nope.npz"):
+        LearnedScorer.load(missing)
+
+
+def test_a_corrupt_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip at all")
+    with pytest.raises(ConfigError, match="broken.npz"):
+        LearnedScorer.load(broken)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(default_scorer_path().read_bytes()[:50_000])
+    with pytest.raises(ConfigError, match="truncated.npz"):
+        LearnedScorer.load(truncated)
+
+
+def test_a_file_missing_an_array_or_of_another_version_is_refused(tmp_path: Path) -> None:
+    with np.load(default_scorer_path()) as data:
+        arrays = {k: data[k] for k in data.files}
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, **{k: v for k, v in arrays.items() if k != "weights"})
+    with pytest.raises(ConfigError, match="partial.npz.*corrupt"):
+        LearnedScorer.load(partial)
+    newer = tmp_path / "newer.npz"
+    np.savez(newer, **{**arrays, "format_version": np.array(FORMAT_VERSION + 1)})
+    with pytest.raises(ConfigError, match="format version"):
+        LearnedScorer.load(newer)
+    assert zipfile.is_zipfile(newer)
+
+
+def test_save_and_load_round_trip(scorer: LearnedScorer, tmp_path: Path) -> None:
+    path = tmp_path / "copy.npz"
+    scorer.save(path)
+    assert not path.with_name("copy.npz.tmp").exists()
+    again = LearnedScorer.load(path)
+    texts = [EASY, HARD, "Write a haiku about autumn."]
+    np.testing.assert_allclose(again.score_texts(texts), scorer.score_texts(texts), atol=1e-3)
+
+
+def test_training_on_outcomes_separates_what_the_cheap_tier_fails(scorer: LearnedScorer, tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    topics = ["integral of a rational function", "eigenvalues of a symmetric matrix", "limit of a sequence"]
+    easy = ["favourite colour", "capital city", "a greeting", "the weather today"]
+    texts, quality = [], []
+    for i in range(120):
+        hard = i % 2 == 0
+        subject = topics[i % 3] if hard else easy[i % 4]
+        texts.append(f"Question {i}: tell me about the {subject} ({rng.integers(1000)}).")
+        quality.append([0.0 if hard else 1.0, 1.0])
+    trained = train_scorer(texts, np.array(quality), ["cheap", "strong"], base=scorer, name="mine")
+    assert trained.name == f"learned:mine@{FORMAT_VERSION}"
+    held_out_hard = [
+        f"Question {i}: tell me about the {t} ({i * 7})." for i, t in zip((501, 503), topics, strict=False)
+    ]
+    held_out_easy = [f"Question {i}: tell me about the {t} ({i * 7})." for i, t in zip((502, 504), easy, strict=False)]
+    hard_scores = trained.score_texts(held_out_hard)
+    easy_scores = trained.score_texts(held_out_easy)
+    assert hard_scores.min() >= 0.5 > easy_scores.max()  # percentiles: half the training prompts were hard
+    tiers = trained.predict(held_out_hard + held_out_easy)[1]
+    assert (tiers[:2, 0] < tiers[2:, 0]).all()  # the cheap tier is predicted to fail the hard ones
+    path = tmp_path / "mine.npz"
+    trained.save(path)
+    assert LearnedScorer.load(path).meta["gain_between"] == ["cheap", "strong"]
+
+
+def test_training_rejects_bad_shapes(scorer: LearnedScorer) -> None:
+    with pytest.raises(InvalidRequest, match="at least two tiers"):
+        train_scorer(["a"] * 30, np.ones((30, 1)), ["only"], base=scorer)
+    with pytest.raises(InvalidRequest, match="one row per prompt"):
+        train_scorer(["a"] * 30, np.ones((29, 2)), ["a", "b"], base=scorer)
+    with pytest.raises(InvalidRequest, match="at least 20"):
+        train_scorer(["a"] * 5, np.ones((5, 2)), ["a", "b"], base=scorer)

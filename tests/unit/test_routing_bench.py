@@ -1,0 +1,78 @@
+"""RouteLLM's routing metrics and the outcome loaders behind `bench routing` and the scorer's training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routed_llm.bench.cascade import BenchDataError, default_data_dir
+from routed_llm.bench.routing import Curve, _random_curve, fold_indices
+from routed_llm.bench.routing_data import Outcomes, load_gsm8k, load_mmlu, load_routerbench, routing_metrics
+
+DATA = default_data_dir()
+needs_data = pytest.mark.skipif(not (DATA / "routellm").is_dir(), reason=f"shared routing data not found at {DATA}")
+
+
+def _pair(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    weak = (rng.random(n) < 0.6).astype(float)
+    strong = np.maximum(weak, (rng.random(n) < 0.5).astype(float))
+    return weak, strong
+
+
+def test_random_scores_give_apgr_near_half_and_cpt_near_the_share() -> None:
+    weak, strong = _pair()
+    runs = [routing_metrics(np.random.default_rng(k).random(len(weak)), weak, strong) for k in range(20)]
+    assert np.mean([r.apgr for r in runs]) == pytest.approx(0.5, abs=0.03)
+    assert np.mean([r.cpt50 for r in runs]) == pytest.approx(50, abs=4)
+    assert np.mean([r.cpt80 for r in runs]) == pytest.approx(80, abs=4)
+
+
+def test_a_score_that_knows_the_gain_beats_random_and_one_that_inverts_it_loses() -> None:
+    weak, strong = _pair()
+    gain = strong - weak
+    good = routing_metrics(gain + 1e-3 * np.random.default_rng(1).random(len(gain)), weak, strong)
+    bad = routing_metrics(-gain + 1e-3 * np.random.default_rng(1).random(len(gain)), weak, strong)
+    assert good.apgr > 0.85 and good.cpt50 < 15
+    assert bad.apgr < 0.3
+    assert [x for x, _ in good.curve] == sorted(x for x, _ in good.curve)
+
+
+def test_folds_partition_the_rows_and_depend_on_the_seed() -> None:
+    folds = fold_indices(103, seed=3)
+    assert len(folds) == 5
+    assert sorted(np.concatenate(folds).tolist()) == list(range(103))
+    assert not all(np.array_equal(a, b) for a, b in zip(folds, fold_indices(103, seed=4), strict=True))
+
+
+def test_random_routing_curve_is_the_upper_hull_of_the_single_tiers() -> None:
+    quality = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]] * 50)
+    cost = np.array([[1.0, 5.0, 10.0]] * 100)
+    curve = _random_curve(Outcomes("t", ["p"] * 100, quality, cost))
+    # mid (50% quality at 50% cost) lies on the cheap-premium line: the hull skips nothing above it
+    assert curve.at_budget(1.0) == pytest.approx(1.0)
+    assert curve.at_budget(0.1) == pytest.approx(0.5)
+    assert curve.at_budget(0.55) == pytest.approx(0.5 + 0.5 * (0.45 / 0.9))
+    assert np.isnan(Curve("x", np.array([0.2, 1.0]), np.array([0.5, 1.0])).at_budget(0.1))
+
+
+def test_missing_data_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(BenchDataError, match="routellm"):
+        load_mmlu(tmp_path)
+    with pytest.raises(BenchDataError, match="routerbench"):
+        load_routerbench(tmp_path, "mbpp", "train")
+
+
+@needs_data
+def test_the_shared_files_load_with_the_readme_figures() -> None:
+    mmlu, gsm8k = load_mmlu(DATA), load_gsm8k(DATA)
+    assert len(mmlu) == 14037 and len(gsm8k) == 1307
+    assert mmlu.quality[:, 1].mean() == pytest.approx(0.6809, abs=1e-4)
+    assert gsm8k.quality[:, 2].mean() == pytest.approx(0.8577, abs=1e-4)
+    oracle = routing_metrics(
+        mmlu.quality[:, 2] - mmlu.quality[:, 1] + 1e-9 * np.arange(len(mmlu)), mmlu.quality[:, 1], mmlu.quality[:, 2]
+    )
+    assert oracle.apgr == pytest.approx(1.27, abs=0.01)
+    assert oracle.cpt50 == pytest.approx(6.2, abs=0.1)
+    train = load_routerbench(DATA, "winograde", "train")
+    assert len(train) == 887 and train.cost is not None and train.quality.shape == (887, 3)
