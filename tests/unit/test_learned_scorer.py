@@ -35,7 +35,7 @@ def scorer() -> LearnedScorer:
 def test_the_shipped_file_is_small_and_loads(scorer: LearnedScorer) -> None:
     assert default_scorer_path().stat().st_size < 20_000_000
     assert scorer.name == f"learned:default@{FORMAT_VERSION}"
-    assert scorer.tier_names == ("mistral-7b-chat", "mixtral-8x7b-chat", "gpt-4-1106-preview")
+    assert scorer.tier_names == ("mixtral-8x7b-chat", "gpt-4-1106-preview")
     assert scorer.meta["hand_features"] == list(HAND_FEATURES)
     assert "winograde (887 rows)" in scorer.meta["trained_on"]  # *_train only: the test splits stay unseen
     assert not any("test" in t for t in scorer.meta["trained_on"])
@@ -50,8 +50,8 @@ def test_scores_are_deterministic_bounded_and_rank_hard_above_easy(scorer: Learn
     assert first.value > easy.value
     assert first.tier_scores is not None and set(first.tier_scores) == set(scorer.tier_names)
     assert all(0.0 <= p <= 1.0 for p in first.tier_scores.values())
-    # the strong reference tier is predicted to do at least as well as the 7B one
-    assert first.tier_scores["gpt-4-1106-preview"] >= first.tier_scores["mistral-7b-chat"]
+    # the strong reference tier is predicted to do at least as well as the cheap one on a hard prompt
+    assert first.tier_scores["gpt-4-1106-preview"] >= first.tier_scores["mixtral-8x7b-chat"]
 
 
 def test_batch_and_single_scores_agree(scorer: LearnedScorer) -> None:
