@@ -158,3 +158,18 @@ def test_training_rejects_bad_shapes(scorer: LearnedScorer) -> None:
         train_scorer(["a"] * 30, np.ones((29, 2)), ["a", "b"], base=scorer)
     with pytest.raises(InvalidRequest, match="at least 20"):
         train_scorer(["a"] * 5, np.ones((5, 2)), ["a", "b"], base=scorer)
+
+
+def test_the_learned_path_never_imports_torch_or_sklearn() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from routed_llm.scoring.learned import LearnedScorer\n"
+        "LearnedScorer.load().score([{'role': 'user', 'content': 'Solve x^2 = 2 over the rationals.'}])\n"
+        "heavy = sorted(m for m in ('torch', 'sklearn', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "none"
