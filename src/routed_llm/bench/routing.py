@@ -310,14 +310,14 @@ def routerbench_table(data_dir: Path) -> dict[str, tuple[list[BenchRow], list[Cu
 
 
 def latency_table(repeats: int = 200) -> list[tuple[str, int, float, float]]:
-    """p50 / p99 decision time (ms) of the learned and heuristic scorers for prompts of ~20, 200, 2,000 tokens."""
+    """p50 / p99 scoring time (ms) of the learned and heuristic scorers for prompts of ~20, 200, 500 and 2,000 tokens."""
     from routed_llm.scoring.heuristic import HeuristicScorer
     from routed_llm.scoring.learned import LearnedScorer
 
     learned, heuristic = LearnedScorer.load(), HeuristicScorer()
     sentence = "Janet has 16 eggs and sells the remainder at $2 each; how much does she make per week? "
     rows = []
-    for words in (15, 150, 1500):
+    for words in (15, 150, 400, 1500):
         text = " ".join((sentence * (words // 15 + 1)).split()[:words])
         messages = [{"role": "user", "content": text}]
         tokens = len(learned.embedding.tokenizer.encode(text, add_special_tokens=False).ids)
