@@ -42,6 +42,7 @@ from routed_llm.errors import (
     StreamInterrupted,
     TierCallFailed,
 )
+from routed_llm.litellm_offline import no_network_lookups
 from routed_llm.tokens import COUNTING_MODEL
 from routed_llm.types import RouteDecision
 
@@ -343,7 +344,8 @@ class Engine:
         self._drop_params = settings.drop_params
         _check_deployments(config)
         try:
-            self.router = litellm.Router(**kwargs)
+            with no_network_lookups():  # LiteLLM's price registration would otherwise ask HF / Ollama
+                self.router = litellm.Router(**kwargs)
         except Exception as e:  # LiteLLM rejects what our schema let through: say so as a config error
             raise ConfigError(
                 f"  - tiers / router_settings: LiteLLM rejected the deployments: {type(e).__name__}: "
