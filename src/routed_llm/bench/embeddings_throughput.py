@@ -24,4 +24,4 @@ except ModuleNotFoundError as e:  # an installed wheel: the benchmarks folder is
     raise ModuleNotFoundError(_MOVED) from e
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    main()

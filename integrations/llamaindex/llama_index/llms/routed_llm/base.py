@@ -55,8 +55,16 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 
-from routed_llm import InvalidRequest, RouteDecision, RouteHints, Router, RoutingConfig, RoutingInfo, StreamEnd
-from routed_llm.adapters import adopt_router, config_source_from_env
+from routed_llm import InvalidRequest, RouteDecision, Router, RoutingConfig, RoutingInfo, StreamEnd
+from routed_llm.adapters import (
+    HINT_KEYS,
+    adopt_router,
+    config_source_from_env,
+    split_call_kwargs,
+    starting_decision,
+    tools_reachable,
+)
+from routed_llm.adapters import resolve_tool_choice as _core_tool_choice
 from routed_llm.types import (
     Complexity,
     Sensitivity,
@@ -70,10 +78,6 @@ if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
 __all__ = ["HINT_KEYS", "RoutedLLM", "resolve_tool_choice", "to_openai_message", "to_openai_messages"]
-
-#: Keyword arguments taken as routing hints rather than model params: exactly the
-#: core's `RouteHints` fields, so a hint the core learns is accepted here at once.
-HINT_KEYS: tuple[str, ...] = tuple(RouteHints.model_fields)
 
 _ASSISTANT_ROLES = {MessageRole.ASSISTANT, MessageRole.CHATBOT, MessageRole.MODEL}
 
@@ -194,31 +198,10 @@ def resolve_tool_choice(
 ) -> str | dict[str, Any]:
     """Map LlamaIndex's ``tool_required`` / ``tool_choice`` onto an OpenAI ``tool_choice``.
 
-    - a dict passes through; ``"auto"``, ``"none"`` and ``"required"`` pass through;
-    - a tool name becomes ``{"type": "function", "function": {"name": ...}}`` (it must
-      name one of the tools: a typo otherwise surfaces as a provider 400 much later);
-    - ``None`` means ``"required"`` when ``tool_required`` is set, else ``"auto"``;
-      ``True`` and ``"any"`` mean ``"required"``;
-    - "must call a tool" with exactly one tool names that tool. It means the same,
-      and OpenAI-compatible servers that ignore ``"required"`` (llama.cpp, some vLLM
-      versions) honour a named function, so structured output via function calling
-      works on them too.
+    The mapping (and the check that a named tool exists) is the core's,
+    `routed_llm.adapters.resolve_tool_choice`, shared with LangChain's ``bind_tools``.
     """
-    if isinstance(tool_choice, Mapping):
-        return dict(tool_choice)
-    if tool_choice is None or tool_choice is False:
-        choice = "required" if tool_required else "auto"
-    elif tool_choice is True or tool_choice == "any":
-        choice = "required"
-    else:
-        choice = tool_choice
-    if choice == "required" and len(tool_names) == 1:
-        choice = tool_names[0]
-    if choice in ("auto", "none", "required"):
-        return choice
-    if choice not in tool_names:
-        raise ValueError(f"tool_choice names {choice!r}, which is not one of the tools: {', '.join(tool_names)}")
-    return {"type": "function", "function": {"name": choice}}
+    return _core_tool_choice(tool_choice, tool_names, tool_required=tool_required)
 
 
 # ---------------------------------------------------------------------------- OpenAI -> LlamaIndex
@@ -486,18 +469,16 @@ class RoutedLLM(FunctionCallingLLM):
         """What LlamaIndex may assume when it sizes prompts and picks a program.
 
         ``context_window`` / ``num_output`` / ``model_name`` describe the tier a call
-        starts from: the configured ``tier`` hint, else the config's default tier
-        (with a default ``sensitivity="confidential"``, the first private tier of the
-        default chain, since no call can go anywhere else). Rules may send a call
+        starts from, as the core's policy decides it for a plain call with this LLM's
+        default hints (`routed_llm.adapters.starting_decision`): rules, private-only
+        sensitivity and ``last_resort`` included. Rules may send a given call
         elsewhere, but the policy only ever picks tiers whose window fits the prompt,
-        so sizing prompts for the starting tier never overflows a tier; at worst a
-        rule-routed call leaves room unused.
+        so sizing prompts for the starting tier never overflows a tier.
         ``num_output`` is ``max_tokens`` if set, else that tier's output cap.
 
-        ``is_function_calling_model`` is true when some tier a tool call could reach
-        supports tools: the hinted tier if one is configured, else any tier (private
-        ones only when the default sensitivity is confidential). The policy still
-        picks a tool-capable tier per call, or raises `NoEligibleTier`.
+        ``is_function_calling_model`` is the policy's answer to "can a tool call with
+        these default hints go anywhere?" (`routed_llm.adapters.tools_reachable`). The
+        policy still picks a tool-capable tier per call, or raises `NoEligibleTier`.
         """
         profile = self._router.profiles[self._starting_tier()]
         return LLMMetadata(
@@ -508,22 +489,19 @@ class RoutedLLM(FunctionCallingLLM):
             model_name=profile.models[0],
         )
 
+    def _default_hints(self) -> dict[str, Any]:
+        """Return the hints every call starts from: the fields named like `RouteHints` fields."""
+        return {k: getattr(self, k) for k in HINT_KEYS if k in type(self).model_fields}
+
     def _starting_tier(self) -> str:
-        if self.tier is not None:
-            return self.tier
-        config, profiles = self._router.config, self._router.profiles
-        default = config.routing.default
-        if self.sensitivity is not Sensitivity.CONFIDENTIAL or profiles[default].private:
-            return default
-        chain = [default, *config.fallbacks_for(default), *profiles]
-        return next((t for t in chain if profiles[t].private), default)
+        """Return the tier the policy starts a plain call with this LLM's default hints from."""
+        decision = starting_decision(self._router, self._default_hints())
+        if decision is not None:
+            return decision.tier
+        return self.tier or self._router.config.routing.default  # no tier can take even a plain call
 
     def _tools_reachable(self) -> bool:
-        profiles = self._router.profiles
-        if self.tier is not None:
-            return profiles[self.tier].tools
-        private_only = self.sensitivity is Sensitivity.CONFIDENTIAL
-        return any(p.tools for p in profiles.values() if p.private or not private_only)
+        return tools_reachable(self._router, self._default_hints())
 
     # ------------------------------------------------------------------ payload
 
@@ -531,23 +509,12 @@ class RoutedLLM(FunctionCallingLLM):
         self, messages: Sequence[ChatMessage], kwargs: Mapping[str, Any]
     ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
         """Build (OpenAI messages, hints, params): the one builder every call path shares."""
-        hints: dict[str, Any] = {
-            "tier": self.tier,
-            "task": self.task,
-            "complexity": self.complexity,
-            "sensitivity": self.sensitivity,
-            "max_latency_ms": self.max_latency_ms,
-            "max_cost_usd": self.max_cost_usd,
-        }
-        params: dict[str, Any] = {**self.additional_kwargs}
+        defaults: dict[str, Any] = {**self.additional_kwargs}
         if self.temperature is not None:
-            params["temperature"] = self.temperature
+            defaults["temperature"] = self.temperature
         if self.max_tokens is not None:
-            params["max_tokens"] = self.max_tokens
-        for key, value in kwargs.items():
-            (hints if key in HINT_KEYS else params)[key] = value
-        hints = {k: v for k, v in hints.items() if v is not None}
-        params = {k: v for k, v in params.items() if v is not None}
+            defaults["max_tokens"] = self.max_tokens
+        hints, params = split_call_kwargs(self._default_hints(), defaults, kwargs)
         return to_openai_messages(messages), hints, params
 
     def route(self, messages: Sequence[ChatMessage] | str, **kwargs: Any) -> RouteDecision:
