@@ -19,23 +19,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-import httpx
-
-__all__ = ["OfflineTransport", "no_network_lookups"]
+__all__ = ["no_network_lookups"]
 
 _swap_lock = threading.Lock()
 
 
-class OfflineTransport(httpx.BaseTransport):
-    """An httpx transport that refuses every request without opening a socket."""
+def _offline_client() -> Any:
+    """Build an ``httpx.Client`` whose transport refuses every request without opening a socket.
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Refuse ``request`` with a connect error naming why."""
-        raise httpx.ConnectError(
-            f"routed-llm makes no network call while building a router ({request.method} {request.url.host})",
-            request=request,
-        )
+    Built on demand, so importing routed-llm does not import httpx (LiteLLM's own dependency).
+    """
+    import httpx
+
+    class OfflineTransport(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError(
+                f"routed-llm makes no network call while building a router ({request.method} {request.url.host})",
+                request=request,
+            )
+
+    return httpx.Client(transport=OfflineTransport())
 
 
 @contextmanager
@@ -48,7 +53,7 @@ def no_network_lookups() -> Iterator[None]:
     import litellm
     from litellm.llms.custom_httpx.http_handler import HTTPHandler
 
-    client = httpx.Client(transport=OfflineTransport())
+    client = _offline_client()
     offline = HTTPHandler(client=client)
     with _swap_lock:
         previous = litellm.module_level_client
