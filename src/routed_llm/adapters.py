@@ -1,25 +1,137 @@
 """Helpers every framework adapter shares, so LangChain and LlamaIndex behave alike.
 
-Adapters hold no routing logic; what they do have in common (finding their
-config, adopting a shared `Router`) lives here once.
+Adapters hold no routing logic; what they do have in common lives here once:
+finding their config, adopting a shared `Router`, telling routing hints from model
+params, mapping a framework's ``tool_choice``, and asking the policy what a call
+with the adapter's default hints would start from.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from routed_llm.config import RoutingConfig
 from routed_llm.embeddings import Embedder
-from routed_llm.errors import ConfigError
-from routed_llm.router import ConfigSource, Router
-from routed_llm.types import Sensitivity
+from routed_llm.errors import ConfigError, NoEligibleTier, TierNotAllowed
+from routed_llm.policy import decide
+from routed_llm.router import ConfigSource, Router, request_needs
+from routed_llm.types import RouteDecision, RouteHints, Sensitivity
 
-__all__ = ["CONFIG_ENV", "adopt_embedder", "adopt_router", "config_source_from_env"]
+__all__ = [
+    "CONFIG_ENV",
+    "HINT_KEYS",
+    "adopt_embedder",
+    "adopt_router",
+    "config_source_from_env",
+    "resolve_tool_choice",
+    "split_call_kwargs",
+    "starting_decision",
+    "tools_reachable",
+]
 
 #: Environment variable naming a routing YAML, read when an adapter gets no config explicitly.
 CONFIG_ENV = "ROUTED_LLM_CONFIG"
+
+#: Keyword arguments taken as routing hints rather than model params: exactly the
+#: core's `RouteHints` fields, so a hint the core learns is accepted by every adapter at once.
+HINT_KEYS: tuple[str, ...] = tuple(RouteHints.model_fields)
+
+
+def split_call_kwargs(
+    default_hints: Mapping[str, Any], default_params: Mapping[str, Any], kwargs: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Merge an adapter's defaults with one call's kwargs into ``(hints, params)`` for the `Router`.
+
+    A kwarg named like a `RouteHints` field is a hint, ``model`` (the frameworks' per-call
+    model override) is the ``tier`` hint, anything else an OpenAI-style param; per-call
+    values win over defaults, and unset (``None``) values are dropped so they never
+    override a tier's own settings.
+    """
+    hints = dict(default_hints)
+    params = dict(default_params)
+    for key, value in kwargs.items():
+        if key in HINT_KEYS:
+            hints[key] = value
+        elif key == "model":
+            hints["tier"] = value
+        else:
+            params[key] = value
+    return (
+        {k: v for k, v in hints.items() if v is not None},
+        {k: v for k, v in params.items() if v is not None},
+    )
+
+
+def resolve_tool_choice(
+    tool_choice: str | Mapping[str, Any] | bool | None, tool_names: Sequence[str], *, tool_required: bool = False
+) -> str | dict[str, Any]:
+    """Map a framework's ``tool_choice`` onto an OpenAI ``tool_choice``, checking a named tool exists.
+
+    - a mapping passes through; ``"auto"``, ``"none"`` and ``"required"`` pass through;
+    - a tool name becomes ``{"type": "function", "function": {"name": ...}}`` (it must
+      name one of the tools: a typo otherwise surfaces as a provider 400 much later);
+    - ``None`` / ``False`` mean ``"required"`` when ``tool_required`` is set, else ``"auto"``;
+      ``True`` and ``"any"`` mean ``"required"``;
+    - "must call a tool" with exactly one tool names that tool. It means the same, and
+      OpenAI-compatible servers that ignore ``"required"`` (llama.cpp, some vLLM
+      versions) honour a named function, so structured output via function calling
+      works on them too.
+
+    Raises:
+        ValueError: ``tool_choice`` names a tool that is not among ``tool_names``.
+    """
+    if isinstance(tool_choice, Mapping):
+        return dict(tool_choice)
+    if tool_choice is None or tool_choice is False:
+        choice = "required" if tool_required else "auto"
+    elif tool_choice is True or tool_choice == "any":
+        choice = "required"
+    else:
+        choice = tool_choice
+    if choice == "required" and len(tool_names) == 1:
+        choice = tool_names[0]
+    if choice in ("auto", "none", "required"):
+        return choice
+    if choice not in tool_names:
+        raise ValueError(f"tool_choice names {choice!r}, which is not one of the tools: {', '.join(tool_names)}")
+    return {"type": "function", "function": {"name": choice}}
+
+
+_PROBE = [{"role": "user", "content": "?"}]
+
+
+def starting_decision(router: Router, hints: Mapping[str, Any], **params: Any) -> RouteDecision | None:
+    """Return the policy's decision for a call whose content is unknown (``None``: no tier can take it).
+
+    What an adapter reports as its model (context window, output cap, function calling)
+    is the tier a call starts from. Asking `policy.decide` itself, rather than walking
+    default and fallbacks by hand, keeps the tier hint, private-only sensitivity,
+    capabilities and ``last_resort`` exactly as a real call sees them. Rules are left
+    out: they judge a call's content (task, complexity, size), which is not known yet,
+    and a placeholder prompt would match them by accident. Tier health and budgets are
+    left out too: they change from call to call, and reading them would touch the ledger.
+    """
+    routing = router.config.routing.model_copy(update={"rules": []})
+    config = router.config.model_copy(update={"routing": routing})
+    msgs = list(_PROBE)
+    try:
+        return decide(
+            config,
+            router.profiles,
+            msgs,
+            needs=request_needs(msgs, params),
+            hints=RouteHints.model_validate({k: v for k, v in hints.items() if v is not None}),
+        )
+    except (NoEligibleTier, TierNotAllowed):
+        return None
+
+
+def tools_reachable(router: Router, hints: Mapping[str, Any]) -> bool:
+    """Whether a tool call with these hints has a tool-capable tier to go to (the policy's answer)."""
+    probe_tool = {"type": "function", "function": {"name": "probe", "parameters": {"type": "object"}}}
+    return starting_decision(router, hints, tools=[probe_tool]) is not None
 
 
 def config_source_from_env(source: Any) -> Any:

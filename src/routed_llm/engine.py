@@ -43,6 +43,7 @@ from routed_llm.errors import (
     StreamInterrupted,
     TierCallFailed,
 )
+from routed_llm.litellm_offline import no_network_lookups
 from routed_llm.tokens import count_prompt_tokens, count_text_tokens
 from routed_llm.types import RouteDecision
 
@@ -436,7 +437,8 @@ class Engine:
         missing: dict[str, dict[str, str]] = {}
         model_list = build_model_list(self._config, self.namespace, os.environ, missing)
         try:
-            router = litellm.Router(model_list=model_list, **self._settings)
+            with no_network_lookups():  # LiteLLM's price registration would otherwise ask HF / Ollama
+                router = litellm.Router(model_list=model_list, **self._settings)
         except Exception as e:  # LiteLLM rejects what our schema let through: say so as a config error
             raise ConfigError(
                 f"  - tiers / router_settings: LiteLLM rejected the deployments: {type(e).__name__}: "

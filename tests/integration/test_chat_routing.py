@@ -188,3 +188,41 @@ def test_forced_single_tool_becomes_a_named_tool_choice(llama_server: LlamaServe
     assert merged is not None
     # llama.cpp repeats the name in every streamed chunk; the converter forwards it once
     assert [tc["name"] for tc in merged.tool_calls + merged.invalid_tool_calls] == ["magic_function"]
+
+
+# A 1x1 PNG, as a data URL: the image travels inline, so no server fetches anything.
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAHnOcQAAAAABJRU5ErkJggg=="
+PNG_DATA_URL = f"data:image/png;base64,{PNG_B64}"
+
+
+def test_image_input_goes_only_to_vision_tiers_and_reaches_the_server(faulty_server: Any) -> None:
+    from langchain_core.messages import HumanMessage
+
+    text_only = faulty_server("ok", content="text tier")
+    seeing = faulty_server("ok", content="vision tier")
+    llm = ChatRoutedLLM(
+        config={
+            "tiers": {"text": tier(text_only, private=True), "seeing": tier(seeing, vision=True)},
+            "routing": {"default": "text", "fallbacks": {"text": ["seeing"]}},
+        },
+        **PUBLIC,
+    )
+    message = HumanMessage(
+        content=[
+            {"type": "text", "text": "What colour is this pixel?"},
+            {"type": "image_url", "image_url": {"url": PNG_DATA_URL}},
+        ]
+    )
+    answer = llm.invoke([message])
+    assert answer.content == "vision tier"
+    routing = answer.response_metadata["routing"]
+    assert routing["tier"] == "seeing"
+    assert text_only.chat_requests == []  # the text-only default was skipped, not tried
+    (sent,) = seeing.chat_requests
+    parts = sent.body["messages"][0]["content"]
+    assert {"type": "image_url", "image_url": {"url": PNG_DATA_URL}} in parts
+    # a text call still starts on the default tier
+    assert llm.invoke("hi").content == "text tier"
+    # and an image never goes to a tier that cannot see, even when asked for by name
+    with pytest.raises(TierNotAllowed, match="no image input"):
+        llm.invoke([message], tier="text")

@@ -93,6 +93,27 @@ def test_cli_reports_missing_data_clearly(tmp_path: Path, capsys: pytest.Capture
     assert "routerbench" in capsys.readouterr().err
 
 
+def test_cli_without_data_outside_a_checkout_says_to_pass_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As from an installed wheel: no source checkout, so no shared data beside it.
+    monkeypatch.setattr(bench, "default_data_dir", lambda: tmp_path / "nowhere")
+    assert cli_main(["bench", "cascade"]) == 2
+    err = capsys.readouterr().err
+    assert "needs --data DIR" in err and "routerbench/" in err
+
+
+def test_bench_modules_needing_adapters_are_not_in_the_core_package() -> None:
+    import routed_llm.bench
+
+    shipped = {p.name for p in Path(routed_llm.bench.__file__).parent.glob("*.py")}
+    assert {"cascade.py", "classify_speed.py", "verifier_bound.py"} <= shipped
+    for moved in ("overhead.py", "embeddings_throughput.py"):
+        # only the deprecation shim stays; it imports nothing from the adapters or tests/
+        text = (Path(routed_llm.bench.__file__).parent / moved).read_text()
+        assert "langchain" not in text and "tests." not in text
+
+
 # ------------------------------------------------------------------ the real recorded outcomes
 
 needs_data = pytest.mark.skipif(not (DATA / "routerbench").is_dir(), reason=f"shared routing data not found at {DATA}")

@@ -47,7 +47,14 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from routed_llm import InvalidRequest, RoutedLLMError, Router, RoutingInfo, StreamEnd, load_config
-from routed_llm.adapters import CONFIG_ENV, adopt_router, config_source_from_env
+from routed_llm.adapters import (
+    CONFIG_ENV,
+    HINT_KEYS,
+    adopt_router,
+    config_source_from_env,
+    resolve_tool_choice,
+    split_call_kwargs,
+)
 from routed_llm.serialization import config_source
 from routed_llm.telemetry import adopt_langchain_run
 from routed_llm.tokens import count_prompt_tokens, count_text_tokens, text_token_ids
@@ -55,8 +62,6 @@ from routed_llm.types import Complexity, Sensitivity, Task
 
 __all__ = ["CONFIG_ENV", "HINT_KEYS", "ROUTING_METADATA_KWARG", "ChatRoutedLLM"]
 
-#: Hint names accepted as invoke kwargs and as ``configurable`` keys.
-HINT_KEYS = ("tier", "task", "complexity", "sensitivity", "max_latency_ms", "max_cost_usd", "metadata")
 #: Per-call routing metadata under a name that does not clash with LangChain's own ``metadata``.
 ROUTING_METADATA_KWARG = "routing_metadata"
 
@@ -432,40 +437,28 @@ class ChatRoutedLLM(BaseChatModel):
     # ------------------------------------------------------------------ payload
 
     def _default_hints(self) -> dict[str, Any]:
-        hints: dict[str, Any] = {
-            "tier": self.tier,
-            "task": self.task,
-            "complexity": self.complexity,
-            "sensitivity": self.sensitivity,
-            "max_latency_ms": self.max_latency_ms,
-            "max_cost_usd": self.max_cost_usd,
+        """Return the hints this model's own fields set (``tier``, ``task``, ...), without the unset ones."""
+        return {
+            k: v for k in HINT_KEYS if k in type(self).model_fields and (v := getattr(self, k)) is not None
         }
-        return {k: v for k, v in hints.items() if v is not None}
 
     def _payload(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
         """Build (OpenAI messages, hints, params): the one builder every call path shares."""
-        hints = self._default_hints()
-        params: dict[str, Any] = {**self.model_kwargs}
-        for key, value in kwargs.items():
-            if key in HINT_KEYS:
-                hints[key] = value
-            elif key == ROUTING_METADATA_KWARG:
-                hints["metadata"] = {**(hints.get("metadata") or {}), **value}
-            elif key == "model":  # LangChain's per-call model override means a tier here
-                hints["tier"] = value
-            else:
-                params[key] = value
-        hints = {k: v for k, v in hints.items() if v is not None}
-        if self.temperature is not None:
-            params.setdefault("temperature", self.temperature)
-        if self.max_tokens is not None:
-            params.setdefault("max_tokens", self.max_tokens)
-        if self.timeout is not None:
-            params.setdefault("timeout", self.timeout)
-        if self.max_retries is not None:
-            params.setdefault("num_retries", self.max_retries)
+        defaults = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
+            "num_retries": self.max_retries,
+        }
+        defaults = {k: v for k, v in defaults.items() if v is not None} | self.model_kwargs
+        default_hints = self._default_hints()
+        call = dict(kwargs)
+        routing_metadata = call.pop(ROUTING_METADATA_KWARG, None)
+        hints, params = split_call_kwargs(default_hints, defaults, call)
+        if routing_metadata:
+            hints["metadata"] = {**(hints.get("metadata") or {}), **routing_metadata}
         stop = stop or params.pop("stop", None) or self.stop
         if stop:
             params["stop"] = stop
@@ -647,15 +640,10 @@ class ChatRoutedLLM(BaseChatModel):
         """
         formatted = [convert_to_openai_tool(t) for t in tools]
         if tool_choice is not None and tool_choice is not False:
-            if tool_choice in (True, "any", "required") and len(formatted) == 1:
-                # "call some tool" with one tool bound is "call this tool": naming it works
-                # on every server, including those that ignore "required" (llama.cpp).
-                tool_choice = {"type": "function", "function": {"name": formatted[0]["function"]["name"]}}
-            elif tool_choice is True or tool_choice == "any":
-                tool_choice = "required"
-            elif isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required"):
-                tool_choice = {"type": "function", "function": {"name": tool_choice}}
-            kwargs["tool_choice"] = tool_choice
+            # the core's mapping: "any"/True mean "required", one tool is named (llama.cpp ignores
+            # "required"), and a tool name must name one of the tools
+            names = [t["function"]["name"] for t in formatted]
+            kwargs["tool_choice"] = resolve_tool_choice(tool_choice, names)
         return super().bind(tools=formatted, **kwargs)
 
     def with_structured_output(

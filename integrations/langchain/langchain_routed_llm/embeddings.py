@@ -19,9 +19,8 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from routed_llm.config import EmbeddingsConfig, RoutingConfig
-from routed_llm.embeddings import METADATA_KEY, Embedder, EmbeddingSpace
-from routed_llm.embeddings import check_space as _check_metadata
-from routed_llm.errors import EmbeddingError, EmbeddingSpaceMismatch, EmbeddingSpaceMissing
+from routed_llm.embeddings import Embedder, EmbeddingSpace, check_stamps, space_of, stamped_metadata
+from routed_llm.errors import EmbeddingError, EmbeddingSpaceMismatch
 from routed_llm.types import Sensitivity
 
 __all__ = ["CONFIG_ENV", "RoutedLLMEmbeddings", "check_space", "space_guard", "stamp_space"]
@@ -138,7 +137,7 @@ class RoutedLLMEmbeddings(BaseModel, Embeddings):
 
 
 def _space(embeddings: RoutedLLMEmbeddings | Embedder | EmbeddingSpace) -> EmbeddingSpace:
-    return embeddings if isinstance(embeddings, EmbeddingSpace) else embeddings.space
+    return space_of(embeddings)
 
 
 def stamp_space(
@@ -152,19 +151,12 @@ def stamp_space(
 
         store = FAISS.from_documents(stamp_space(docs, embed), embed)
     """
-    stamp = _space(embeddings).as_metadata()
-    return [doc.model_copy(update={"metadata": {**doc.metadata, **stamp}}) for doc in documents]
+    space = _space(embeddings)
+    return [doc.model_copy(update={"metadata": stamped_metadata(doc.metadata, space)}) for doc in documents]
 
 
 def _check_documents(docs: Sequence[Document], space: EmbeddingSpace, what: str, require_stamp: bool) -> None:
-    for doc in docs:
-        if METADATA_KEY not in doc.metadata and not require_stamp:
-            continue
-        try:
-            _check_metadata(doc.metadata, space, what=what)
-        except EmbeddingSpaceMissing:
-            if require_stamp:
-                raise
+    check_stamps((doc.metadata for doc in docs), space, what=what, require_stamp=require_stamp)
 
 
 def check_space(

@@ -65,6 +65,7 @@ __all__ = [
     "baselines",
     "cascade_curve",
     "default_data_dir",
+    "resolve_data_dir",
     "fit_logistic",
     "load_frame",
     "main",
@@ -100,6 +101,23 @@ def _repo_root() -> Path:
 def default_data_dir() -> Path:
     """``<repo>/../shared/data/routing``: the shared data is read in place, never copied into the project."""
     return _repo_root().parent / "shared" / "data" / "routing"
+
+
+def resolve_data_dir(data: Path | None) -> Path:
+    """Return the ``--data`` directory, or the source checkout's shared data when that exists.
+
+    The data is not part of the package: from an installed wheel there is no checkout to
+    fall back to, so a missing ``--data`` is a clear error rather than a path that never was.
+    """
+    if data is not None:
+        return data
+    default = default_data_dir()
+    if (default / "routerbench").is_dir():
+        return default
+    raise BenchDataError(
+        "bench cascade needs --data DIR: the directory holding routerbench/ (RouterBench's recorded "
+        f"outcomes, *_train.csv and *_test.csv); no --data given and none at the checkout default {default}"
+    )
 
 
 @dataclass
@@ -576,7 +594,10 @@ def save_png(reports: Sequence[DatasetReport], path: Path, *, max_cost: float, m
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``routed-llm bench cascade`` (shared by the CLI and ``python -m``)."""
     parser.add_argument(
-        "--data", type=Path, default=None, help="dir holding routerbench/ (default <repo>/../shared/data/routing)"
+        "--data",
+        type=Path,
+        default=None,
+        help="dir holding routerbench/ (needed outside a source checkout; default <repo>/../shared/data/routing)",
     )
     parser.add_argument("--png", type=Path, default=None, help="save the cost-quality curve to this PNG")
     parser.add_argument("--max-cost", type=float, default=0.35, help="cost budget, share of premium (default 0.35)")
@@ -587,7 +608,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the benchmark and print the tables (and save the PNG when asked)."""
-    data = args.data if args.data is not None else default_data_dir()
+    data = resolve_data_dir(args.data)
     reports = run(data, max_cost=args.max_cost, min_quality=args.min_quality)
     print(format_reports(reports, max_cost=args.max_cost, min_quality=args.min_quality))
     if args.png is not None:

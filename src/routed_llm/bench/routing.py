@@ -310,7 +310,7 @@ def routerbench_table(data_dir: Path) -> dict[str, tuple[list[BenchRow], list[Cu
 
 
 def latency_table(repeats: int = 200) -> list[tuple[str, int, float, float]]:
-    """p50 / p99 scoring time (ms) of the learned and heuristic scorers for prompts of ~20, 200, 500 and 2,000 tokens."""
+    """Return p50 / p99 scoring time (ms), learned and heuristic, for prompts of ~20, 200, 500 and 2,000 tokens."""
     from routed_llm.scoring.heuristic import HeuristicScorer
     from routed_llm.scoring.learned import LearnedScorer
 

@@ -33,11 +33,14 @@ from routed_llm.embeddings.spaces import (
     METADATA_KEY,
     EmbeddingSpace,
     check_space,
+    check_stamps,
     known_model,
     l2_normalize,
     model_identity,
     reduce_dimensions,
     space_from_metadata,
+    space_of,
+    stamped_metadata,
 )
 
 __all__ = [
@@ -59,6 +62,7 @@ __all__ = [
     "TextKind",
     "cache_key",
     "check_space",
+    "check_stamps",
     "known_model",
     "l2_normalize",
     "load_embeddings_config",
@@ -68,4 +72,6 @@ __all__ = [
     "reduce_dimensions",
     "scheme_for_model",
     "space_from_metadata",
+    "space_of",
+    "stamped_metadata",
 ]

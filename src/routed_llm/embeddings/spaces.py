@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,11 +27,14 @@ __all__ = [
     "EmbeddingSpace",
     "ModelFacts",
     "check_space",
+    "check_stamps",
     "known_model",
     "l2_normalize",
     "model_identity",
     "reduce_dimensions",
     "space_from_metadata",
+    "space_of",
+    "stamped_metadata",
 ]
 
 #: Metadata key under which the space id is stamped on documents, nodes and stores.
@@ -223,6 +226,42 @@ def check_space(
         )
     if stored_id != expected.id:
         raise EmbeddingSpaceMismatch(stored_id, expected.id, context=f"{what} was built in another space")
+
+
+def space_of(source: Any) -> EmbeddingSpace:
+    """Return the space of ``source``: a space, or anything with a ``.space`` (an embedder or adapter)."""
+    return source if isinstance(source, EmbeddingSpace) else source.space
+
+
+def stamped_metadata(metadata: Mapping[str, Any], space: EmbeddingSpace) -> dict[str, Any]:
+    """Return a new metadata dict: ``metadata`` plus the stamp naming ``space`` (the input is not changed).
+
+    Both frameworks stamp documents / nodes with this, on copies, so a caller's
+    objects never change under them.
+    """
+    return {**metadata, **space.as_metadata()}
+
+
+def check_stamps(
+    metadatas: Iterable[Mapping[str, Any]], space: EmbeddingSpace, *, what: str, require_stamp: bool
+) -> None:
+    """Check the stamped metadata of retrieved items against ``space``, one rule for every framework.
+
+    An item stamped with another space always fails; an unstamped one fails only when
+    ``require_stamp`` is true.
+
+    Raises:
+        EmbeddingSpaceMismatch: an item was embedded in another space.
+        EmbeddingSpaceMissing: an item carries no stamp and ``require_stamp`` is true.
+    """
+    for metadata in metadatas:
+        if METADATA_KEY not in metadata and not require_stamp:
+            continue
+        try:
+            check_space(metadata, space, what=what)
+        except EmbeddingSpaceMissing:
+            if require_stamp:
+                raise
 
 
 # --------------------------------------------------------------------------- vector maths

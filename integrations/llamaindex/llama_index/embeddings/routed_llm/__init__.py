@@ -25,9 +25,8 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
 from routed_llm.config import EmbeddingsConfig, RoutingConfig
-from routed_llm.embeddings import METADATA_KEY, Embedder, EmbeddingSpace
-from routed_llm.embeddings import check_space as _check_metadata
-from routed_llm.errors import EmbeddingError, EmbeddingSpaceMismatch, EmbeddingSpaceMissing
+from routed_llm.embeddings import Embedder, EmbeddingSpace, check_stamps, space_of, stamped_metadata
+from routed_llm.errors import EmbeddingError, EmbeddingSpaceMismatch
 from routed_llm.types import Sensitivity
 
 __all__ = ["CONFIG_ENV", "RoutedLLMEmbedding", "SpaceCheck", "check_space", "stamp_space"]
@@ -149,38 +148,38 @@ class RoutedLLMEmbedding(BaseEmbedding):
 
 
 def _space(embed_model: RoutedLLMEmbedding | Embedder | EmbeddingSpace) -> EmbeddingSpace:
-    return embed_model if isinstance(embed_model, EmbeddingSpace) else embed_model.space
+    return space_of(embed_model)
 
 
 def stamp_space(nodes: Sequence[N], embed_model: RoutedLLMEmbedding | Embedder | EmbeddingSpace) -> list[N]:
-    """Stamp nodes (or documents, before parsing) with the embedding space; returns them.
+    """Return copies of ``nodes`` (or documents, before parsing) stamped with the embedding space.
 
     The stamp goes into node metadata, which every LlamaIndex vector store keeps, and is
     excluded from the text that is embedded and shown to the LLM, so it changes no vector
-    and no prompt::
+    and no prompt. The caller's nodes are not changed (as LangChain's ``stamp_space``)::
 
         index = VectorStoreIndex(stamp_space(nodes, embed), embed_model=embed)
     """
-    stamp = _space(embed_model).as_metadata()
-    for node in nodes:
-        node.metadata.update(stamp)
-        for excluded in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
-            for key in stamp:
-                if key not in excluded:
-                    excluded.append(key)
-    return list(nodes)
+    space = _space(embed_model)
+    keys = list(space.as_metadata())
+    return [
+        node.model_copy(
+            update={
+                "metadata": stamped_metadata(node.metadata, space),
+                "excluded_embed_metadata_keys": _with(node.excluded_embed_metadata_keys, keys),
+                "excluded_llm_metadata_keys": _with(node.excluded_llm_metadata_keys, keys),
+            }
+        )
+        for node in nodes
+    ]
+
+
+def _with(excluded: list[str], keys: list[str]) -> list[str]:
+    return [*excluded, *(k for k in keys if k not in excluded)]
 
 
 def _check_nodes(nodes: Sequence[NodeWithScore], space: EmbeddingSpace, what: str, require_stamp: bool) -> None:
-    for item in nodes:
-        metadata = item.node.metadata
-        if METADATA_KEY not in metadata and not require_stamp:
-            continue
-        try:
-            _check_metadata(metadata, space, what=what)
-        except EmbeddingSpaceMissing:
-            if require_stamp:
-                raise
+    check_stamps((item.node.metadata for item in nodes), space, what=what, require_stamp=require_stamp)
 
 
 def check_space(

@@ -9,7 +9,6 @@ the core's; nothing here second-guesses it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,25 +19,16 @@ from llama_index.core.base.llms.generic_utils import (
     stream_chat_to_completion_decorator,
 )
 from llama_index.core.base.llms.types import (
-    AudioBlock,
-    CachePoint,
     ChatMessage,
     ChatResponse,
     ChatResponseAsyncGen,
     ChatResponseGen,
-    CitableBlock,
-    CitationBlock,
     CompletionResponse,
     CompletionResponseAsyncGen,
     CompletionResponseGen,
-    DocumentBlock,
-    ImageBlock,
     LLMMetadata,
     MessageRole,
-    TextBlock,
-    ThinkingBlock,
     ToolCallBlock,
-    VideoBlock,
 )
 from llama_index.core.bridge.pydantic import (
     ConfigDict,
@@ -52,9 +42,28 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
+from llama_index.llms.routed_llm.messages import (
+    _chat_response,
+    _StreamState,
+    _tool_call_dict,
+    to_openai_message,
+    to_openai_messages,
+)
 
-from routed_llm import InvalidRequest, RouteDecision, RoutedLLMError, RouteHints, Router, RoutingInfo, StreamEnd
-from routed_llm.adapters import adopt_router, config_source_from_env
+from routed_llm import (
+    RouteDecision,
+    RoutedLLMError,
+    Router,
+    StreamEnd,
+)
+from routed_llm.adapters import (
+    HINT_KEYS,
+    adopt_router,
+    config_source_from_env,
+    split_call_kwargs,
+    tools_reachable,
+)
+from routed_llm.adapters import resolve_tool_choice as _core_tool_choice
 from routed_llm.serialization import config_source
 from routed_llm.types import (
     Complexity,
@@ -70,278 +79,16 @@ if TYPE_CHECKING:
 
 __all__ = ["HINT_KEYS", "RoutedLLM", "resolve_tool_choice", "to_openai_message", "to_openai_messages"]
 
-#: Keyword arguments taken as routing hints rather than model params: exactly the
-#: core's `RouteHints` fields, so a hint the core learns is accepted here at once.
-HINT_KEYS: tuple[str, ...] = tuple(RouteHints.model_fields)
-
-_ASSISTANT_ROLES = {MessageRole.ASSISTANT, MessageRole.CHATBOT, MessageRole.MODEL}
-
-
-# ---------------------------------------------------------------------------- LlamaIndex -> OpenAI
-
-
-def _arguments_json(arguments: Any) -> str:
-    """OpenAI wants tool-call arguments as a JSON string; LlamaIndex keeps dicts or strings."""
-    if isinstance(arguments, str):
-        return arguments
-    return json.dumps(arguments if arguments is not None else {})
-
-
-def _tool_call_dict(call: Any) -> dict[str, Any]:
-    """Normalise a tool call (`ToolCallBlock`, OpenAI/LiteLLM object or dict) to an OpenAI dict."""
-    if isinstance(call, ToolCallBlock):
-        return {
-            "id": call.tool_call_id or call.tool_name,
-            "type": "function",
-            "function": {"name": call.tool_name, "arguments": _arguments_json(call.tool_kwargs)},
-        }
-    data = call.model_dump() if hasattr(call, "model_dump") else dict(call)
-    function = data.get("function") or {}
-    if not isinstance(function, Mapping):
-        function = function.model_dump() if hasattr(function, "model_dump") else dict(function)
-    name = function.get("name") or ""
-    return {
-        "id": data.get("id") or name,
-        "type": "function",
-        "function": {"name": name, "arguments": _arguments_json(function.get("arguments"))},
-    }
-
-
-def _content_parts(blocks: Sequence[Any], where: str) -> list[dict[str, Any]]:
-    """Translate content blocks to OpenAI parts; refuse blocks no tier capability describes.
-
-    Images become ``image_url`` parts so the core sees them and routes only to
-    vision tiers. Audio, video and documents have no capability in the tier
-    profiles, so no tier could be trusted with them: they are refused here with
-    a clear error rather than sent somewhere that silently drops them.
-    """
-    parts: list[dict[str, Any]] = []
-    for block in blocks:
-        if isinstance(block, TextBlock):
-            parts.append({"type": "text", "text": block.text})
-        elif isinstance(block, ImageBlock):
-            if block.url is not None and block.image is None and block.path is None:
-                url = str(block.url)
-            else:
-                url = block.inline_url()
-            image_url: dict[str, Any] = {"url": url}
-            if block.detail:
-                image_url["detail"] = block.detail
-            parts.append({"type": "image_url", "image_url": image_url})
-        elif isinstance(block, CitableBlock):
-            parts.extend(_content_parts(block.content, where))
-        elif isinstance(block, CitationBlock):
-            parts.extend(_content_parts([block.cited_content], where))
-        elif isinstance(block, (ToolCallBlock, ThinkingBlock, CachePoint)):
-            # Tool calls travel in ``tool_calls``; reasoning and cache hints are not message content
-            # in the Chat Completions format.
-            continue
-        elif isinstance(block, (AudioBlock, VideoBlock, DocumentBlock)):
-            kind = type(block).__name__
-            raise InvalidRequest(
-                f"{where} has a {kind}: routed-llm routes text, image and tool-call content only "
-                "(tier capabilities are tools, json_schema and vision), so no tier can be chosen "
-                f"that is known to accept it. Remove the {kind} or turn it into text or an image."
-            )
-        else:
-            raise InvalidRequest(f"{where} has an unsupported content block {type(block).__name__}")
-    return parts
-
-
-def to_openai_message(message: ChatMessage, index: int = 0) -> dict[str, Any]:
-    """Convert one LlamaIndex `ChatMessage` to an OpenAI-format message dict.
-
-    Text-only content becomes a string (what every OpenAI-compatible server
-    accepts); content with images becomes a list of parts. Tool calls come from
-    `ToolCallBlock` blocks, or from ``additional_kwargs["tool_calls"]`` for
-    messages built the older way; ``tool_call_id`` (and ``name``, except on tool
-    results, where OpenAI has none) are carried over from ``additional_kwargs``.
-    """
-    where = f"messages[{index}]"
-    role = "assistant" if message.role in _ASSISTANT_ROLES else message.role.value
-    parts = _content_parts(message.blocks, where)
-    out: dict[str, Any] = {"role": role}
-    if all(p["type"] == "text" for p in parts):
-        out["content"] = "\n".join(p["text"] for p in parts)
-    else:
-        out["content"] = parts
-
-    blocks = [b for b in message.blocks if isinstance(b, ToolCallBlock)]
-    legacy = message.additional_kwargs.get("tool_calls") or []
-    tool_calls = [_tool_call_dict(c) for c in (blocks or legacy)]
-    if tool_calls:
-        # Content stays "" rather than None: both are valid OpenAI, but LiteLLM drops a None
-        # content key and llama.cpp's server then fails on the message (measured); "" is what
-        # LangChain sends too, and LiteLLM strips empty text for providers that reject it.
-        out["tool_calls"] = tool_calls
-    call_id = message.additional_kwargs.get("tool_call_id")
-    if isinstance(call_id, str) and call_id:
-        out["tool_call_id"] = call_id
-    name = message.additional_kwargs.get("name")
-    if isinstance(name, str) and name and role != "tool":  # OpenAI tool results carry no name
-        out["name"] = name
-    return out
-
-
-def to_openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
-    """Convert LlamaIndex messages to the OpenAI format the core `Router` takes."""
-    return [to_openai_message(m, i) for i, m in enumerate(messages)]
-
 
 def resolve_tool_choice(
     tool_choice: str | dict[str, Any] | bool | None, tool_required: bool, tool_names: Sequence[str]
 ) -> str | dict[str, Any]:
     """Map LlamaIndex's ``tool_required`` / ``tool_choice`` onto an OpenAI ``tool_choice``.
 
-    - a dict passes through; ``"auto"``, ``"none"`` and ``"required"`` pass through;
-    - a tool name becomes ``{"type": "function", "function": {"name": ...}}`` (it must
-      name one of the tools: a typo otherwise surfaces as a provider 400 much later);
-    - ``None`` means ``"required"`` when ``tool_required`` is set, else ``"auto"``;
-      ``True`` and ``"any"`` mean ``"required"``;
-    - "must call a tool" with exactly one tool names that tool. It means the same,
-      and OpenAI-compatible servers that ignore ``"required"`` (llama.cpp, some vLLM
-      versions) honour a named function, so structured output via function calling
-      works on them too.
+    The mapping (and the check that a named tool exists) is the core's,
+    `routed_llm.adapters.resolve_tool_choice`, shared with LangChain's ``bind_tools``.
     """
-    if isinstance(tool_choice, Mapping):
-        return dict(tool_choice)
-    if tool_choice is None or tool_choice is False:
-        choice = "required" if tool_required else "auto"
-    elif tool_choice is True or tool_choice == "any":
-        choice = "required"
-    else:
-        choice = tool_choice
-    if choice == "required" and len(tool_names) == 1:
-        choice = tool_names[0]
-    if choice in ("auto", "none", "required"):
-        return choice
-    if choice not in tool_names:
-        raise ValueError(f"tool_choice names {choice!r}, which is not one of the tools: {', '.join(tool_names)}")
-    return {"type": "function", "function": {"name": choice}}
-
-
-# ---------------------------------------------------------------------------- OpenAI -> LlamaIndex
-
-
-def _parse_arguments(arguments: str) -> dict[str, Any] | str:
-    """Return parsed arguments when they are complete JSON, else the raw string (e.g. mid-stream)."""
-    try:
-        parsed = json.loads(arguments) if arguments else {}
-    except ValueError:
-        return arguments
-    return parsed if isinstance(parsed, dict) else arguments
-
-
-def _assistant_message(content: str, tool_calls: list[dict[str, Any]], reasoning: str | None) -> ChatMessage:
-    blocks: list[Any] = []
-    if reasoning:
-        blocks.append(ThinkingBlock(content=reasoning))
-    blocks.append(TextBlock(text=content))
-    for call in tool_calls:
-        blocks.append(
-            ToolCallBlock(
-                tool_call_id=call["id"],
-                tool_name=call["function"]["name"],
-                tool_kwargs=_parse_arguments(call["function"]["arguments"]),
-            )
-        )
-    # ``additional_kwargs["tool_calls"]`` as plain dicts too, for code written against older
-    # integrations; `to_openai_message` prefers the blocks, so nothing is sent twice.
-    additional = {"tool_calls": tool_calls} if tool_calls else {}
-    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=additional)
-
-
-def _response_kwargs(info: RoutingInfo, finish_reason: str | None) -> dict[str, Any]:
-    """Usage as llama-index-llms-openai reports it, plus what routing did."""
-    return {
-        "prompt_tokens": info.prompt_tokens,
-        "completion_tokens": info.completion_tokens,
-        "total_tokens": info.total_tokens,
-        "finish_reason": finish_reason,
-        "routing": info.as_dict(),
-    }
-
-
-def _dump(obj: Any) -> dict[str, Any]:
-    return obj.model_dump() if hasattr(obj, "model_dump") else dict(obj)
-
-
-def _chat_response(response: Any, info: RoutingInfo) -> ChatResponse:
-    """Convert a finished LiteLLM response into a `ChatResponse` with usage and routing."""
-    choice = response.choices[0]
-    msg = choice.message
-    tool_calls = [_tool_call_dict(tc) for tc in (getattr(msg, "tool_calls", None) or [])]
-    message = _assistant_message(
-        getattr(msg, "content", None) or "", tool_calls, getattr(msg, "reasoning_content", None)
-    )
-    return ChatResponse(
-        message=message, raw=_dump(response), additional_kwargs=_response_kwargs(info, choice.finish_reason)
-    )
-
-
-class _StreamState:
-    """Accumulates a routed stream into cumulative `ChatResponse` objects.
-
-    Each content or tool-call chunk yields a response carrying the message so far
-    and the new ``delta``; the final `StreamEnd` yields one more response (empty
-    delta) with the whole message, usage and routing, so the last item of every
-    stream tells the full story, as LlamaIndex agents and callbacks expect. Its
-    ``raw`` is the last LiteLLM chunk (a stream has no single response object).
-    """
-
-    def __init__(self) -> None:
-        self.content = ""
-        self.reasoning = ""
-        self.calls: dict[int, dict[str, Any]] = {}
-        self.last_raw: dict[str, Any] | None = None
-
-    def _tool_calls(self) -> list[dict[str, Any]]:
-        return [self.calls[i] for i in sorted(self.calls)]
-
-    def add(self, chunk: Any) -> ChatResponse | None:
-        choices = getattr(chunk, "choices", None) or []
-        self.last_raw = _dump(chunk)
-        if not choices:
-            return None
-        delta = getattr(choices[0], "delta", None)
-        if delta is None:
-            return None
-        text = getattr(delta, "content", None) or ""
-        thinking = getattr(delta, "reasoning_content", None) or ""
-        raw_calls = getattr(delta, "tool_calls", None) or []
-        for position, tc in enumerate(raw_calls):
-            index = getattr(tc, "index", None)
-            index = position if index is None else int(index)
-            fn = getattr(tc, "function", None)
-            slot = self.calls.setdefault(
-                index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
-            )
-            if getattr(tc, "id", None):
-                slot["id"] = tc.id
-            if fn is not None and getattr(fn, "name", None):
-                slot["function"]["name"] = fn.name
-                slot["id"] = slot["id"] or fn.name
-            if fn is not None and getattr(fn, "arguments", None):
-                slot["function"]["arguments"] += fn.arguments
-        if not text and not thinking and not raw_calls:
-            return None
-        self.content += text
-        self.reasoning += thinking
-        extra = {"thinking_delta": thinking} if thinking else {}
-        return ChatResponse(
-            message=_assistant_message(self.content, self._tool_calls(), self.reasoning or None),
-            delta=text,
-            raw=self.last_raw,
-            additional_kwargs=extra,
-        )
-
-    def finish(self, end: StreamEnd) -> ChatResponse:
-        return ChatResponse(
-            message=_assistant_message(self.content, self._tool_calls(), self.reasoning or None),
-            delta="",
-            raw=self.last_raw,
-            additional_kwargs=_response_kwargs(end.routing, end.finish_reason),
-        )
+    return _core_tool_choice(tool_choice, tool_names, tool_required=tool_required)
 
 
 # ---------------------------------------------------------------------------- the LLM
@@ -521,10 +268,9 @@ class RoutedLLM(FunctionCallingLLM):
         (``additional_kwargs["routing"]``).
         ``num_output`` is ``max_tokens`` if set, else that tier's output cap.
 
-        ``is_function_calling_model`` is true when some tier a tool call could reach
-        supports tools: the hinted tier if one is configured, else any tier (private
-        ones only when the default sensitivity is confidential). The policy still
-        picks a tool-capable tier per call, or raises `NoEligibleTier`.
+        ``is_function_calling_model`` is the policy's answer to "can a tool call with
+        these default hints go anywhere?" (`routed_llm.adapters.tools_reachable`). The
+        policy still picks a tool-capable tier per call, or raises `NoEligibleTier`.
         """
         profile = self._router.profiles[self._starting_tier()]
         return LLMMetadata(
@@ -535,26 +281,20 @@ class RoutedLLM(FunctionCallingLLM):
             model_name=profile.models[0],
         )
 
+    def _default_hints(self) -> dict[str, Any]:
+        """Return the hints every call starts from: the fields named like `RouteHints` fields."""
+        return {k: getattr(self, k) for k in HINT_KEYS if k in type(self).model_fields}
+
     def _starting_tier(self) -> str:
-        hints = {
-            "tier": self.tier,
-            "task": self.task,
-            "complexity": self.complexity,
-            "sensitivity": self.sensitivity,
-            "max_latency_ms": self.max_latency_ms,
-            "max_cost_usd": self.max_cost_usd,
-        }
+        """Return the tier the policy gives a plain call with this LLM's default hints (`Router.preview`)."""
+        hints = {k: v for k, v in self._default_hints().items() if v is not None}
         try:
-            return self._router.preview({k: v for k, v in hints.items() if v is not None}).tier
+            return self._router.preview(hints).tier
         except RoutedLLMError:  # no tier fits the default hints: a call will say why
             return self.tier or self._router.config.routing.default
 
     def _tools_reachable(self) -> bool:
-        profiles = self._router.profiles
-        if self.tier is not None:
-            return profiles[self.tier].tools
-        private_only = self.sensitivity is Sensitivity.CONFIDENTIAL
-        return any(p.tools for p in profiles.values() if p.private or not private_only)
+        return tools_reachable(self._router, self._default_hints())
 
     # ------------------------------------------------------------------ payload
 
@@ -562,23 +302,12 @@ class RoutedLLM(FunctionCallingLLM):
         self, messages: Sequence[ChatMessage], kwargs: Mapping[str, Any]
     ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
         """Build (OpenAI messages, hints, params): the one builder every call path shares."""
-        hints: dict[str, Any] = {
-            "tier": self.tier,
-            "task": self.task,
-            "complexity": self.complexity,
-            "sensitivity": self.sensitivity,
-            "max_latency_ms": self.max_latency_ms,
-            "max_cost_usd": self.max_cost_usd,
-        }
-        params: dict[str, Any] = {**self.additional_kwargs}
+        defaults: dict[str, Any] = {**self.additional_kwargs}
         if self.temperature is not None:
-            params["temperature"] = self.temperature
+            defaults["temperature"] = self.temperature
         if self.max_tokens is not None:
-            params["max_tokens"] = self.max_tokens
-        for key, value in kwargs.items():
-            (hints if key in HINT_KEYS else params)[key] = value
-        hints = {k: v for k, v in hints.items() if v is not None}
-        params = {k: v for k, v in params.items() if v is not None}
+            defaults["max_tokens"] = self.max_tokens
+        hints, params = split_call_kwargs(self._default_hints(), defaults, kwargs)
         return to_openai_messages(messages), hints, params
 
     def route(self, messages: Sequence[ChatMessage] | str, **kwargs: Any) -> RouteDecision:
