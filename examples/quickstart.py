@@ -1,6 +1,7 @@
 """routed-llm quickstart: route real calls with the embedded defaults (no keys, no Ollama needed).
 
-Run it with ``uv run --all-extras python examples/quickstart.py``.
+Run it with ``uv run --no-dev --group demo python examples/quickstart.py``: the ``demo`` dependency
+group installs only what this script needs (the core, the ``local`` extra and the LangChain adapter).
 
 The defaults have three tiers: ``local`` (Ollama's llama3.2:3b if an Ollama server
 answers, else Gemma 3 270M running in this process), ``fast`` (Groq) and

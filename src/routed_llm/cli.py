@@ -163,6 +163,30 @@ def _accept_reset(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _config_reference(args: argparse.Namespace, console: Console) -> int:
+    from pathlib import Path
+
+    from routed_llm.config_reference import check_readme, render_reference, replace_block
+
+    if args.check:
+        if check_readme(args.check):
+            print(f"{args.check}: config reference is up to date")
+            return 0
+        print(
+            f"{args.check}: config reference differs from the models; "
+            f"run routed-llm config-reference --write {args.check}",
+            file=sys.stderr,
+        )
+        return 1
+    if args.write:
+        path = Path(args.write)
+        path.write_text(replace_block(path.read_text(encoding="utf-8"), args.write), encoding="utf-8")
+        print(f"wrote the config reference into {args.write}")
+        return 0
+    print(render_reference())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="routed-llm", description=__doc__)
@@ -214,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_bench_routing_arguments(bench_routing)
     bench_routing.set_defaults(func=_bench_routing)
+    reference = sub.add_parser(
+        "config-reference", help="print every config key with its type, default and meaning (Markdown)"
+    )
+    target = reference.add_mutually_exclusive_group()
+    target.add_argument("--write", metavar="FILE", help="replace the block between the config-reference markers")
+    target.add_argument("--check", metavar="FILE", help="exit 1 if that block differs from the models")
+    reference.set_defaults(func=_config_reference)
     return parser
 
 

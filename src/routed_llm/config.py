@@ -75,7 +75,9 @@ LOCAL_PROVIDERS = frozenset({"ollama", "ollama_chat", "llamafile", "lm_studio", 
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # use_attribute_docstrings: the docstring under each field becomes its description, which the
+    # generated config reference in README (routed_llm.config_reference) prints; one text, no drift.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class Capabilities(_Strict):
@@ -162,8 +164,11 @@ class RuleCondition(_Strict):
     """All given conditions must hold (AND). A list value means any of its items (OR)."""
 
     task: list[Task] | None = None
+    """The call's task (hint or inferred)."""
     complexity: list[Complexity] | None = None
+    """The call's complexity (hint or inferred)."""
     sensitivity: list[Sensitivity] | None = None
+    """The call's sensitivity (hint or inferred)."""
     context_tokens_over: int | None = Field(default=None, ge=0)
     """Prompt tokens strictly above this."""
     context_tokens_at_most: int | None = Field(default=None, ge=0)
@@ -171,7 +176,9 @@ class RuleCondition(_Strict):
     max_latency_ms_at_most: int | None = Field(default=None, gt=0)
     """The caller's ``max_latency_ms`` hint is set and at or below this."""
     tools: bool | None = None
+    """The call carries tools (``true``) or carries none (``false``)."""
     images: bool | None = None
+    """The call has image parts (``true``) or has none (``false``)."""
     json_output: bool | None = None
     """The call asks for JSON (schema or JSON mode)."""
     metadata: dict[str, Any] | None = None
@@ -201,7 +208,9 @@ class Rule(_Strict):
     name: str | None = None
     """Shown in decisions; defaults to ``rules[i]``."""
     when: RuleCondition = RuleCondition()
+    """Conditions, all of which must hold; empty matches every call."""
     tier: str
+    """Tier for the calls this rule matches."""
     fallbacks: list[str] | None = None
     """Overrides the tier's fallback chain for calls matched by this rule."""
 
@@ -820,8 +829,11 @@ class RoutingConfig(_Strict):
     tiers: dict[str, Tier] = Field(min_length=1)
     """Tier name -> tier, conventionally listed from cheapest to dearest."""
     routing: RoutingSection
+    """Default tier, ordered rules and fallback chains."""
     router_settings: RouterSettings = RouterSettings()
+    """LiteLLM router settings applied within each tier."""
     embeddings: EmbeddingsConfig | None = None
+    """Embedding deployments; ``None`` is the in-process all-MiniLM-L6-v2 (384 dims, no prefixes)."""
     budgets: BudgetsConfig | None = None
     """Spend ledger, limits and alerts; ``None`` records and limits nothing."""
     cache: CacheConfig | None = None

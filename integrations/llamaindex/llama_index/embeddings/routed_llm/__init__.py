@@ -41,7 +41,10 @@ N = TypeVar("N", bound=BaseNode)
 
 
 class RoutedLLMEmbedding(BaseEmbedding):
-    """Local-first LlamaIndex embedding: nomic prefixes, one embedding space, safe fallback, cache.
+    """Local-first LlamaIndex embedding: task prefixes, one embedding space, safe fallback, cache.
+
+    With no argument (and no ``$ROUTED_LLM_CONFIG``) the default is all-MiniLM-L6-v2
+    in-process: 384 dimensions, no task prefixes, no server (extra ``embeddings``).
 
     Examples:
         .. code-block:: python
