@@ -51,6 +51,8 @@ _SAMPLING_PARAMS = (
 _CHOOSE_TOOL = "choose_next_step"
 _ANSWER = "answer_in_text"
 _DEFAULT_SYSTEM = "You are a helpful assistant. Call a function when it helps answer the user."
+#: Output tokens a tool call always gets, whatever the caller's cap: truncated JSON arguments are useless.
+_MIN_TOOL_TOKENS = 256
 #: How a tool result reads to the model (the ChatML template has no tool turn).
 _TOOL_RESULT = "The function {name} returned: {result}\nUse this to answer my question."
 
@@ -209,6 +211,8 @@ class EmbeddedLlamaCpp(CustomLLM):
                 # the same tool list as the choice's prompt: llama.cpp reuses its evaluated prefix
                 tools = [*tools, _chooser(tools, choice == "required")]
             if name is not None:
+                # Arguments cut off by a small output cap are no call at all: give them room.
+                params["max_tokens"] = max(params["max_tokens"], _MIN_TOOL_TOKENS)
                 return name, {
                     "messages": _chatml_messages(messages, tools) if chatml else messages,
                     "tools": tools,

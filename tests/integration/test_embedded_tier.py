@@ -133,3 +133,8 @@ async def test_llamaindex_function_agent_with_one_tool() -> None:
     assert isinstance(result.tool_kwargs.get("city"), str)
     assert "sunny" in str(result.tool_output.content)
     assert isinstance(str(output.response.content or ""), str)
+
+
+def test_a_small_output_cap_does_not_cut_tool_arguments_short(llm: ChatRoutedLLM) -> None:
+    msg = llm.bind_tools([get_weather], tool_choice="get_weather").invoke("Weather in Lima?", max_tokens=4)
+    assert_valid_call(msg, {"get_weather": get_weather})
