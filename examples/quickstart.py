@@ -66,7 +66,10 @@ def get_weather(city: str) -> str:
     return f"sunny in {city}"
 
 
-msg = llm.bind_tools([get_weather]).invoke("What is the weather in Paris?")
+# Forced here to show the call itself: with tool_choice="auto" the model also decides whether to
+# call at all, and a 135M model decides that unreliably. Either way the arguments are generated
+# under a grammar built from the tool's schema, so they always parse and validate.
+msg = llm.bind_tools([get_weather], tool_choice="get_weather").invoke("What is the weather in Paris?")
 console.print(f"tool calls: {msg.tool_calls}  (tier {msg.response_metadata['routing']['tier']})")
 
 console.rule("4. Per-call hints")
