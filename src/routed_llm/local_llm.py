@@ -51,7 +51,7 @@ _SAMPLING_PARAMS = (
 _CHOOSE_TOOL = "choose_next_step"
 _ANSWER = "answer_in_text"
 _DEFAULT_SYSTEM = "You are a helpful assistant. Call a function when it helps answer the user."
-#: Output tokens a tool call always gets, whatever the caller's cap: truncated JSON arguments are useless.
+#: Output tokens a tool call or a JSON answer always gets, whatever the caller's cap: truncated JSON is useless.
 _MIN_TOOL_TOKENS = 256
 #: How a tool result reads to the model (the ChatML template has no tool turn).
 _TOOL_RESULT = "The function {name} returned: {result}\nUse this to answer my question."
@@ -219,9 +219,12 @@ class EmbeddedLlamaCpp(CustomLLM):
                     "tool_choice": {"type": "function", "function": {"name": name}},
                     **params,
                 }
+        response_format = _response_format(optional_params.get("response_format"))
+        if response_format is not None:
+            params["max_tokens"] = max(params["max_tokens"], _MIN_TOOL_TOKENS)  # cut-short JSON does not parse
         return None, {
             "messages": _chatml_messages(messages, None) if chatml else messages,
-            "response_format": _response_format(optional_params.get("response_format")),
+            "response_format": response_format,
             **params,
         }
 

@@ -138,3 +138,8 @@ async def test_llamaindex_function_agent_with_one_tool() -> None:
 def test_a_small_output_cap_does_not_cut_tool_arguments_short(llm: ChatRoutedLLM) -> None:
     msg = llm.bind_tools([get_weather], tool_choice="get_weather").invoke("Weather in Lima?", max_tokens=4)
     assert_valid_call(msg, {"get_weather": get_weather})
+
+
+def test_a_small_output_cap_does_not_cut_structured_output_short(llm: ChatRoutedLLM) -> None:
+    result = llm.with_structured_output(Person, method="json_schema").invoke("Alice is 31 years old.", max_tokens=4)
+    assert isinstance(result, Person)
