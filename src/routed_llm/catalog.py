@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from routed_llm.config import LOCAL_PROVIDERS, Deployment, RoutingConfig
+from routed_llm.local_models import local_model_spec
 
 __all__ = ["DeploymentProfile", "TierProfile", "build_profiles"]
 
@@ -138,6 +139,10 @@ def _model_info(dep: Deployment) -> dict[str, Any]:
     some providers (Ollama, Hugging Face) asks the server over the network:
     building a router must never block on a host that is down.
     """
+    if dep.provider == "routed-local":
+        # The embedded models' abilities are known without loading them (routed_llm.local_models).
+        spec = local_model_spec(dep.model)
+        return {"supports_function_calling": spec.tools, "supports_response_schema": spec.json_schema}
     if dep.provider in LOCAL_PROVIDERS or not _needs_model_map(dep):
         return {}
     table = _model_cost()

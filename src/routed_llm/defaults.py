@@ -2,7 +2,11 @@
 
 Local first: if an Ollama server answers at ``OLLAMA_BASE_URL`` (default
 ``http://localhost:11434``), the private tier is ``ollama_chat/llama3.2:3b``;
-otherwise it is the in-process Gemma 3 270M (``routed-local/gemma3-270m``).
+otherwise it is the in-process SmolLM2-135M-Instruct (``routed-local/smollm2-135m``),
+which calls tools and returns schema-valid JSON through llama.cpp grammars, so
+``bind_tools``, ``with_structured_output`` and agent loops run with no setup.
+Select another embedded model in a config: ``routed-local/gemma3-270m`` or any
+``routed-local/<path to .gguf>``.
 The cloud tiers use LiteLLM's usual environment keys; without keys they fail
 fast and the call falls back to the private tier, which the routing metadata
 records.
@@ -16,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from routed_llm.config import RoutingConfig, load_config
+from routed_llm.local_models import DEFAULT_LOCAL_MODEL
 
 __all__ = ["DEFAULT_CONFIG", "default_config", "ollama_reachable"]
 
@@ -23,7 +28,7 @@ __all__ = ["DEFAULT_CONFIG", "default_config", "ollama_reachable"]
 DEFAULT_CONFIG: dict[str, Any] = {
     "tiers": {
         "local": {
-            "models": [{"model": "routed-local/gemma3-270m", "max_tokens": 64, "context_window": 2048}],
+            "models": [{"model": DEFAULT_LOCAL_MODEL, "max_tokens": 256, "context_window": 2048}],
             "private": True,
             "latency_ms": 500,
             "description": "on this machine; free; data never leaves it",

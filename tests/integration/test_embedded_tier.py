@@ -1,0 +1,145 @@
+"""The default config with no keys and no Ollama: tools, structured output and agents on the embedded tier.
+
+The private tier runs SmolLM2-135M-Instruct in-process (llama.cpp grammars make the
+structure real). Cloud tiers have no keys here, so calls that route to them fall back
+to the local tier. These tests assert structure (a tool call whose arguments validate
+against the tool's schema, a parsed pydantic model, an agent loop that calls the tool
+and ends), never the quality of an answer.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
+from langchain_core.tools import tool
+from pydantic import BaseModel
+
+from langchain_routed_llm import ChatRoutedLLM
+
+KEYS = ("GROQ_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY")
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Get the current weather for a city."""
+    return f"It is sunny and 21 C in {city}."
+
+
+@tool
+def get_time(timezone: str) -> str:
+    """Get the current time in a timezone."""
+    return f"It is 12:00 in {timezone}."
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[ChatRoutedLLM]:
+    mp = pytest.MonkeyPatch()
+    for key in KEYS:
+        mp.delenv(key, raising=False)
+    mp.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")  # nothing listens: the embedded model serves
+    model = ChatRoutedLLM()
+    assert model.routed.profiles["local"].models == ("routed-local/smollm2-135m",)
+    yield model
+    mp.undo()
+
+
+def assert_valid_call(message: AIMessage, tools: dict[str, Any]) -> dict[str, Any]:
+    """The message carries a tool call to a bound tool whose arguments validate against its schema."""
+    assert message.tool_calls, f"no tool call in {message!r}"
+    call = message.tool_calls[0]
+    assert call["name"] in tools
+    tools[call["name"]].args_schema.model_validate(call["args"])
+    assert message.response_metadata["routing"]["tier"] == "local"
+    return call
+
+
+def test_bind_tools_auto_invoke_makes_a_schema_valid_call(llm: ChatRoutedLLM) -> None:
+    msg = llm.bind_tools([get_weather]).invoke("What is the weather in Paris right now?")
+    assert_valid_call(msg, {"get_weather": get_weather})
+
+
+def test_bind_tools_forced_choice(llm: ChatRoutedLLM) -> None:
+    msg = llm.bind_tools([get_weather, get_time], tool_choice="get_time").invoke("What time is it in Tokyo?")
+    call = assert_valid_call(msg, {"get_time": get_time})
+    assert call["name"] == "get_time"
+
+
+def test_required_choice_among_two_tools(llm: ChatRoutedLLM) -> None:
+    msg = llm.bind_tools([get_weather, get_time], tool_choice="any").invoke("What time is it in Tokyo?")
+    assert_valid_call(msg, {"get_weather": get_weather, "get_time": get_time})
+
+
+def test_streamed_tool_call_merges_into_a_valid_call(llm: ChatRoutedLLM) -> None:
+    chunks = list(llm.bind_tools([get_weather], tool_choice="get_weather").stream("Weather in Oslo?"))
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged = merged + chunk
+    assert isinstance(merged, AIMessageChunk)
+    assert_valid_call(merged, {"get_weather": get_weather})
+    assert merged.usage_metadata and merged.usage_metadata["output_tokens"] > 0
+
+
+@pytest.mark.parametrize("method", ["json_schema", "function_calling"])
+def test_with_structured_output_parses_a_model(llm: ChatRoutedLLM, method: str) -> None:
+    result = llm.with_structured_output(Person, method=method).invoke("Alice is 31 years old.")
+    assert isinstance(result, Person)
+
+
+def test_langchain_create_agent_loop_calls_the_tool_and_ends(llm: ChatRoutedLLM) -> None:
+    from langchain.agents import create_agent
+
+    agent = create_agent(llm, tools=[get_weather], system_prompt="Use get_weather for weather questions.")
+    state = agent.invoke(
+        {"messages": [{"role": "user", "content": "What is the weather in Paris?"}]}, {"recursion_limit": 8}
+    )
+    messages = state["messages"]
+    calls = [m for m in messages if isinstance(m, AIMessage) and m.tool_calls]
+    assert calls and calls[0].tool_calls[0]["name"] == "get_weather"
+    get_weather.args_schema.model_validate(calls[0].tool_calls[0]["args"])
+    assert any(isinstance(m, ToolMessage) and m.name == "get_weather" for m in messages)
+    final = messages[-1]
+    assert isinstance(final, AIMessage) and not final.tool_calls  # the loop ended with an answer
+
+
+async def test_llamaindex_function_agent_with_one_tool() -> None:
+    from llama_index.core.agent.workflow import FunctionAgent
+    from llama_index.core.tools import FunctionTool
+    from llama_index.llms.routed_llm import RoutedLLM
+
+    mp = pytest.MonkeyPatch()
+    for key in KEYS:
+        mp.delenv(key, raising=False)
+    mp.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")
+    try:
+
+        def weather(city: str) -> str:
+            """Get the current weather for a city."""
+            return f"It is sunny and 21 C in {city}."
+
+        tool_ = FunctionTool.from_defaults(fn=weather)
+        agent = FunctionAgent(tools=[tool_], llm=RoutedLLM(), system_prompt="Use weather for weather questions.")
+        output = await agent.run("What is the weather in Paris?", max_iterations=6)
+    finally:
+        mp.undo()
+    assert output.tool_calls, "the agent made no tool call"
+    result = output.tool_calls[0]
+    assert result.tool_name == "weather"
+    assert isinstance(result.tool_kwargs.get("city"), str)
+    assert "sunny" in str(result.tool_output.content)
+    assert isinstance(str(output.response.content or ""), str)
+
+
+def test_a_small_output_cap_does_not_cut_tool_arguments_short(llm: ChatRoutedLLM) -> None:
+    msg = llm.bind_tools([get_weather], tool_choice="get_weather").invoke("Weather in Lima?", max_tokens=4)
+    assert_valid_call(msg, {"get_weather": get_weather})
+
+
+def test_a_small_output_cap_does_not_cut_structured_output_short(llm: ChatRoutedLLM) -> None:
+    result = llm.with_structured_output(Person, method="json_schema").invoke("Alice is 31 years old.", max_tokens=4)
+    assert isinstance(result, Person)
