@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from routed_llm.bench.arguments import add_cascade_arguments, add_routing_arguments
 from routed_llm.errors import RoutedLLMError
 from routed_llm.router import Router
 from routed_llm.types import RouteHints
@@ -77,18 +78,6 @@ def _explain(args: argparse.Namespace, console: Console) -> int:
         )
     console.print(table)
     return 0
-
-
-def _add_bench_cascade_arguments(parser: argparse.ArgumentParser) -> None:
-    from routed_llm.bench.cascade import add_arguments
-
-    add_arguments(parser)
-
-
-def _add_bench_routing_arguments(parser: argparse.ArgumentParser) -> None:
-    from routed_llm.bench.routing import add_arguments
-
-    add_arguments(parser)
 
 
 def _bench_routing(args: argparse.Namespace, console: Console) -> int:
@@ -231,12 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="offline benchmarks on recorded model outcomes")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     bench_cascade = bench_sub.add_parser("cascade", help="replay recorded RouterBench answers through the cascade")
-    _add_bench_cascade_arguments(bench_cascade)
+    add_cascade_arguments(bench_cascade)
     bench_cascade.set_defaults(func=_bench_cascade)
     bench_routing = bench_sub.add_parser(
         "routing", help="routing scores side by side on recorded outcomes (APGR, CPT, cost-quality, latency)"
     )
-    _add_bench_routing_arguments(bench_routing)
+    add_routing_arguments(bench_routing)
     bench_routing.set_defaults(func=_bench_routing)
     reference = sub.add_parser(
         "config-reference", help="print every config key with its type, default and meaning (Markdown)"

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from routed_llm.bench.arguments import add_cascade_arguments as add_arguments
 from routed_llm.bench.verifier_bound import Bound, best_within_budget, required_auc, roc_auc
 from routed_llm.errors import RoutedLLMError
 from routed_llm.escalation import (
@@ -589,21 +590,6 @@ def save_png(reports: Sequence[DatasetReport], path: Path, *, max_cost: float, m
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return "saved with matplotlib"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``routed-llm bench cascade`` (shared by the CLI and ``python -m``)."""
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help="dir holding routerbench/ (needed outside a source checkout; default <repo>/../shared/data/routing)",
-    )
-    parser.add_argument("--png", type=Path, default=None, help="save the cost-quality curve to this PNG")
-    parser.add_argument("--max-cost", type=float, default=0.35, help="cost budget, share of premium (default 0.35)")
-    parser.add_argument(
-        "--min-quality", type=float, default=0.97, help="quality target, share of premium (default 0.97)"
-    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from routed_llm.bench.arguments import add_routing_arguments as add_arguments
 from routed_llm.bench.cascade import default_data_dir
 from routed_llm.bench.routing_data import (
     ROUTERBENCH_DATASETS,
@@ -393,13 +394,6 @@ def save_png(
         ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``routed-llm bench routing``."""
-    parser.add_argument("--data", type=Path, default=None, help="dir holding routellm/ and routerbench/")
-    parser.add_argument("--png", type=Path, default=None, help="save the curves to this PNG (needs matplotlib)")
-    parser.add_argument("--repeats", type=int, default=200, help="latency samples per prompt size")
 
 
 def main(args: argparse.Namespace) -> int:
