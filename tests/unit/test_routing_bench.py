@@ -76,3 +76,10 @@ def test_the_shared_files_load_with_the_readme_figures() -> None:
     assert oracle.cpt50 == pytest.approx(6.2, abs=0.1)
     train = load_routerbench(DATA, "winograde", "train")
     assert len(train) == 887 and train.cost is not None and train.quality.shape == (887, 3)
+
+
+def test_bench_routing_without_data_says_what_to_pass(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from routed_llm.cli import main
+
+    assert main(["bench", "routing", "--data", str(tmp_path)]) != 0
+    assert "--data" in capsys.readouterr().err

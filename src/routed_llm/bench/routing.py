@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from routed_llm.bench.arguments import add_routing_arguments as add_arguments
-from routed_llm.bench.cascade import default_data_dir
+from routed_llm.bench.cascade import BenchDataError, default_data_dir
 from routed_llm.bench.routing_data import (
     ROUTERBENCH_DATASETS,
     Outcomes,
@@ -401,6 +401,11 @@ def main(args: argparse.Namespace) -> int:
     from routed_llm.scoring.learned import LearnedScorer
 
     data = args.data if args.data is not None else default_data_dir()
+    if not (data / "routellm").is_dir():
+        raise BenchDataError(
+            f"bench routing needs --data DIR: the directory holding routellm/ and routerbench/ (recorded outcomes); "
+            f"{data} has no routellm/"
+        )
     sets = load_training_sets(data)
     embedding = LearnedScorer.load().embedding
     from routed_llm.scoring.learned import embedding_features
