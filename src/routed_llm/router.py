@@ -83,6 +83,7 @@ def normalize_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping) or "role" not in m:
             raise InvalidRequest(f"messages[{i}] must be a mapping with a 'role' (got {type(m).__name__})")
+        m = _without_assistant_blocks(m)
         _check_message(i, m)
         has = _has_content(m, f"messages[{i}]")
         some_content = some_content or has
@@ -95,6 +96,21 @@ def normalize_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict
 
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+#: Blocks frameworks keep in an assistant message's content (LangChain's v1 output keeps
+#: ``tool_call`` and ``reasoning`` blocks there) that are no OpenAI content parts: the calls
+#: travel in ``tool_calls``, and reasoning is not sent back to a model.
+_ASSISTANT_ONLY_BLOCKS = frozenset({"tool_call", "tool_use", "reasoning", "thinking"})
+
+
+def _without_assistant_blocks(m: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Drop `_ASSISTANT_ONLY_BLOCKS` from an assistant message's content (a copy; the caller's is untouched)."""
+    content = m.get("content")
+    if m.get("role") != "assistant" or not isinstance(content, list):
+        return m
+    kept = [p for p in content if not (isinstance(p, Mapping) and p.get("type") in _ASSISTANT_ONLY_BLOCKS)]
+    if len(kept) == len(content):
+        return m
+    return {**m, "content": kept or None}
 #: Content part types and the field each must carry (as the OpenAI chat API defines them).
 _PART_FIELDS = {"text": "text", "image_url": "image_url", "input_audio": "input_audio", "file": "file"}
 

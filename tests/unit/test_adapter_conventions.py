@@ -259,3 +259,22 @@ def test_metadata_names_what_the_policy_chooses_for_a_plain_call(cloud_key: str)
     assert meta.model_name == "openai/gpt-4o" and meta.context_window > 100_000
     meta = RoutedLLM(config=_config(), sensitivity="confidential", complexity="complex").metadata
     assert meta.model_name == "ollama_chat/llama3.2:3b"  # confidential: private tiers only
+
+
+def test_assistant_tool_call_and_reasoning_blocks_are_not_refused_as_content_parts() -> None:
+    """LangChain's v1 output keeps tool_call / reasoning blocks in an AIMessage's content; the calls are in tool_calls."""
+    from routed_llm.router import normalize_messages
+
+    call = {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "add"},
+        {
+            "role": "assistant",
+            "content": [{"type": "reasoning", "reasoning": "..."}, {"type": "tool_call", "id": "c1", "name": "add"}],
+            "tool_calls": [call],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "3"},
+    ]
+    out = normalize_messages(messages)
+    assert out[1]["content"] is None and out[1]["tool_calls"] == [call]
+    assert messages[1]["content"][1]["type"] == "tool_call"  # the caller's message is untouched
