@@ -262,7 +262,7 @@ def test_metadata_names_what_the_policy_chooses_for_a_plain_call(cloud_key: str)
 
 
 def test_assistant_tool_call_and_reasoning_blocks_are_not_refused_as_content_parts() -> None:
-    """LangChain's v1 output keeps tool_call / reasoning blocks in an AIMessage's content; the calls are in tool_calls."""
+    """LangChain's v1 output keeps tool_call / reasoning blocks in an AIMessage's content; calls are in tool_calls."""
     from routed_llm.router import normalize_messages
 
     call = {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}}
