@@ -85,6 +85,7 @@ __all__ = [
     "Cue",
     "classify",
     "classify_messages",
+    "content_texts",
     "tool_texts",
 ]
 
@@ -465,7 +466,7 @@ def classify(text: str, *, has_tools: bool = False, n_messages: int = 1) -> Clas
 _TEXT_PART_TYPES: Final = frozenset({"text", "input_text"})
 
 
-def _content_texts(content: Any) -> Iterator[str]:
+def content_texts(content: Any) -> Iterator[str]:
     """Yield the text of a message ``content`` (a string or a list of parts; images ignored)."""
     if isinstance(content, str):
         yield content
@@ -556,7 +557,7 @@ def classify_messages(
         if not isinstance(message, Mapping):
             texts.append([])
             continue
-        parts = list(_content_texts(message.get("content")))
+        parts = list(content_texts(message.get("content")))
         role = message.get("role")
         if role == "user" and parts:
             last_user = i

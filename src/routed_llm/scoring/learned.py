@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from routed_llm.classify.heuristic import content_texts
 from routed_llm.errors import ConfigError, InvalidRequest
 from routed_llm.scoring.base import Score
 
@@ -60,8 +61,6 @@ MAX_TOKENS = 512
 #: than ``MAX_TOKENS`` tokens' worth, so the token window is unchanged; it bounds the tokenizer's
 #: and the hand features' work on huge prompts (length features still count the whole text).
 MAX_CHARS = 6000
-
-_TEXT_PART_TYPES = ("text", "input_text")
 
 
 def default_scorer_path() -> Path:
@@ -98,19 +97,7 @@ def prompt_text(messages: Sequence[Mapping[str, Any]] | str) -> str:
 
 
 def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list | tuple):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, Mapping) and part.get("type", "text") in _TEXT_PART_TYPES:
-                text = part.get("text")
-                if isinstance(text, str):
-                    parts.append(text)
-        return "\n".join(parts)
-    return ""
+    return "\n".join(content_texts(content))
 
 
 # --- hand-written prompt features ------------------------------------------------------------
