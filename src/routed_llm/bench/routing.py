@@ -78,9 +78,9 @@ def cross_validated_scores(
 
     The score ranks by the predicted gain of the strong tier (column 2) over the mid tier (column 1).
     """
-    from routed_llm.scoring.learned import fit_head
+    from routed_llm.scoring.learned import HAND_FEATURES, fit_head
 
-    n_embedding = next(iter(features.values())).shape[1] - _hand_count()
+    n_embedding = next(iter(features.values())).shape[1] - len(HAND_FEATURES)
     x, q = features[target], sets[target].quality
     out = np.zeros(len(x))
     others = [name for name in sets if name != target] if pooled else []
@@ -94,12 +94,6 @@ def cross_validated_scores(
         head = fit_head(np.vstack(xs), targets, n_embedding=n_embedding, groups=groups, **fit_kwargs)
         out[test] = head.predict(x[test])[:, 0]
     return out
-
-
-def _hand_count() -> int:
-    from routed_llm.scoring.learned import HAND_FEATURES
-
-    return len(HAND_FEATURES)
 
 
 # --------------------------------------------------------------------------- RouteLLM: MMLU and GSM8K
@@ -263,23 +257,27 @@ class BenchRow:
     point: tuple[float, float] | None = None
 
 
-def routerbench_table(data_dir: Path) -> dict[str, tuple[list[BenchRow], list[Curve]]]:
-    """Learned pre-router, cascade replay, random routing and single tiers on each ``*_test`` set."""
+def routerbench_table(
+    data_dir: Path, sets: Mapping[str, Outcomes], features: Mapping[str, np.ndarray]
+) -> dict[str, tuple[list[BenchRow], list[Curve]]]:
+    """Learned pre-router, cascade replay, random routing and single tiers on each ``*_test`` set.
+
+    ``sets`` and ``features`` are `load_training_sets` and their `embedding_features`, as
+    `main` computes them once for every section.
+    """
     from routed_llm.bench import cascade
     from routed_llm.scoring.learned import HAND_FEATURES, LearnedScorer, embedding_features, fit_head
 
     scorer = LearnedScorer.load()
     embedding = scorer.embedding
     fit = scorer.meta.get("hyper_parameters", {})
-    sets = load_training_sets(data_dir)
-    features = {name: embedding_features(embedding, o.prompts) for name, o in sets.items()}
     all_x = np.vstack(list(features.values()))
     all_q = np.vstack([o.quality for o in sets.values()])
     groups = np.concatenate([np.full(len(o), name) for name, o in sets.items()])
     reports = {r.dataset: r for r in cascade.run(data_dir)}
     out: dict[str, tuple[list[BenchRow], list[Curve]]] = {}
     for dataset in ROUTERBENCH_DATASETS:
-        train = load_routerbench(data_dir, dataset, "train")
+        train = sets[dataset]  # the *_train split
         test = load_routerbench(data_dir, dataset, "test")
         assert train.cost is not None and test.cost is not None
         tier_cost = train.cost.mean(axis=0)  # known before routing: the tiers' typical price on this task
@@ -398,7 +396,7 @@ def save_png(
 
 def main(args: argparse.Namespace) -> int:
     """Run every section and print the tables."""
-    from routed_llm.scoring.learned import LearnedScorer
+    from routed_llm.scoring.learned import LearnedScorer, embedding_features
 
     data = args.data if args.data is not None else default_data_dir()
     if not (data / "routellm").is_dir():
@@ -408,11 +406,9 @@ def main(args: argparse.Namespace) -> int:
         )
     sets = load_training_sets(data)
     embedding = LearnedScorer.load().embedding
-    from routed_llm.scoring.learned import embedding_features
-
     features = {name: embedding_features(embedding, o.prompts) for name, o in sets.items()}
     routellm = routellm_table(sets, features)
-    routerbench = routerbench_table(data)
+    routerbench = routerbench_table(data, sets, features)
     latency = latency_table(args.repeats)
     print(format_all(routellm, routerbench, latency))
     if args.png is not None:
