@@ -53,6 +53,8 @@ _ANSWER = "answer_in_text"
 _DEFAULT_SYSTEM = "You are a helpful assistant. Call a function when it helps answer the user."
 #: Output tokens a tool call or a JSON answer always gets, whatever the caller's cap: truncated JSON is useless.
 _MIN_TOOL_TOKENS = 256
+#: When a schema-constrained answer runs out of tokens, the retry caps arrays at this many items.
+_RETRY_MAX_ITEMS = 3
 #: How a tool result reads to the model (the ChatML template has no tool turn).
 _TOOL_RESULT = "The function {name} returned: {result}\nUse this to answer my question."
 
@@ -271,8 +273,8 @@ class EmbeddedLlamaCpp(CustomLLM):
         """Run one chat completion and return it as a LiteLLM `ModelResponse`."""
         llm, lock = self._load(model)
         with lock:
-            _, call = self._plan(llm, messages, optional_params)
-            out = llm.create_chat_completion(**call)
+            tool, call = self._plan(llm, messages, optional_params)
+            out = _generate_closed(llm, tool, call)
         out["model"] = model.split("/", 1)[-1]
         for choice in out.get("choices", []):
             choice.get("message", {}).pop("function_call", None)  # legacy field; tool_calls carries the call
@@ -302,7 +304,7 @@ class EmbeddedLlamaCpp(CustomLLM):
         with lock:
             tool, call = self._plan(llm, messages, optional_params)
             if tool is not None:
-                out = llm.create_chat_completion(**call)
+                out = _generate_closed(llm, tool, call)
                 calls = out["choices"][0]["message"].get("tool_calls") or []
                 for i, c in enumerate(calls):
                     yield GenericStreamingChunk(
@@ -361,6 +363,99 @@ class EmbeddedLlamaCpp(CustomLLM):
             if chunk is sentinel:
                 return
             yield chunk  # type: ignore[misc]
+
+
+def _generate_closed(llm: Any, tool: str | None, call: dict[str, Any]) -> dict[str, Any]:
+    """Run a non-streamed completion whose tool arguments or schema JSON are complete.
+
+    The grammar guarantees the *shape* of what is generated, not that it ends: a
+    small model can repeat inside one string or array until the output cap cuts the
+    JSON open, and unparseable arguments are no tool call at all. Then the call is
+    run once more under the same schema with every string and array bounded so the
+    whole object fits the cap (`_bounded_schema`). The first try is unbounded, so a
+    capable GGUF is never held to short strings.
+    """
+    out = llm.create_chat_completion(**call)
+    if _json_complete(out, tool, call):
+        return out
+    retry = _bounded_call(tool, call)
+    return out if retry is None else llm.create_chat_completion(**retry)
+
+
+def _json_complete(out: dict[str, Any], tool: str | None, call: dict[str, Any]) -> bool:
+    """Tell whether a completion's tool arguments (or its schema-constrained content) parse as JSON."""
+    message = out["choices"][0]["message"]
+    if tool is not None:
+        texts = [c["function"]["arguments"] for c in message.get("tool_calls") or []]
+    elif (call.get("response_format") or {}).get("schema"):
+        texts = [message.get("content") or ""]
+    else:
+        return True  # free text or schema-less JSON: nothing to bound
+    try:
+        for text in texts:
+            json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _bounded_call(tool: str | None, call: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the same call with the forced tool's (or the response's) schema bounded; ``None`` if it has none."""
+    budget = int(call.get("max_tokens") or _MIN_TOOL_TOKENS)
+    if tool is not None:
+        tools = [
+            {**t, "function": {**t["function"], "parameters": _bounded_schema(t["function"]["parameters"], budget)}}
+            if t["function"]["name"] == tool and t["function"].get("parameters")
+            else t
+            for t in call["tools"]
+        ]
+        return {**call, "tools": tools} if tools != call["tools"] else None
+    fmt = call["response_format"]
+    return {**call, "response_format": {**fmt, "schema": _bounded_schema(fmt["schema"], budget)}}
+
+
+def _bounded_schema(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+    """Copy a JSON schema with a ``maxLength`` on every free string and a ``maxItems`` on every array.
+
+    The caps share ``max_tokens`` out between the strings (counted once per array
+    item they may repeat in), assuming the worst case of about three tokens per
+    character (CJK text under a byte-level BPE) and a few tokens of keys and
+    punctuation per value, so the bounded object always closes within the cap.
+    """
+    strings = 0
+    values = 0
+
+    def count(node: Any, repeat: int) -> None:
+        nonlocal strings, values
+        if isinstance(node, dict):
+            if node.get("type") == "string" and not ({"enum", "const", "pattern", "format"} & node.keys()):
+                strings += repeat
+            if "type" in node:
+                values += repeat
+            inner = repeat * (_RETRY_MAX_ITEMS if node.get("type") == "array" else 1)
+            for key, value in node.items():
+                count(value, inner if key == "items" else repeat)
+        elif isinstance(node, list):
+            for value in node:
+                count(value, repeat)
+
+    count(schema, 1)
+    max_length = max(4, (max_tokens - 8 * values) // (3 * max(strings, 1)))
+
+    def bound(node: Any) -> Any:
+        if isinstance(node, list):
+            return [bound(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: bound(v) for k, v in node.items()}
+        if out.get("type") == "string" and not ({"enum", "const", "pattern", "format"} & out.keys()):
+            out["maxLength"] = min(int(out.get("maxLength", max_length)), max_length)
+        elif out.get("type") == "array":
+            out["maxItems"] = min(int(out.get("maxItems", _RETRY_MAX_ITEMS)), _RETRY_MAX_ITEMS)
+            out["minItems"] = min(int(out.get("minItems", 0)), out["maxItems"])
+        return out
+
+    return dict(bound(schema))
 
 
 def _chooser(tools: list[dict[str, Any]], required: bool) -> dict[str, Any]:

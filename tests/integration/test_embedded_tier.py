@@ -143,3 +143,18 @@ def test_a_small_output_cap_does_not_cut_tool_arguments_short(llm: ChatRoutedLLM
 def test_a_small_output_cap_does_not_cut_structured_output_short(llm: ChatRoutedLLM) -> None:
     result = llm.with_structured_output(Person, method="json_schema").invoke("Alice is 31 years old.", max_tokens=4)
     assert isinstance(result, Person)
+
+
+@tool
+def create_customer(customer_name: str, description: str) -> str:
+    """Create a customer with a name in their native language."""
+    return f"Created {customer_name}"
+
+
+def test_arguments_that_run_on_past_the_cap_are_regenerated_bounded_and_parse(llm: ChatRoutedLLM) -> None:
+    # Greedy decoding on this prompt repeats inside a string until the 256-token cap
+    # (the standard suite's unicode test found it): the retry bounds every string.
+    prompt = "Create a customer named '你好啊集团' (Hello Group) - a Chinese technology company"
+    msg = llm.bind_tools([create_customer], tool_choice="create_customer").invoke(prompt, temperature=0.0)
+    assert not msg.invalid_tool_calls, msg.invalid_tool_calls
+    assert_valid_call(msg, {"create_customer": create_customer})
