@@ -199,14 +199,14 @@ class ChatRoutedLLM(BaseChatModel):
             from langchain_routed_llm import ChatRoutedLLM
 
             llm = ChatRoutedLLM(config="routing.yaml")  # or a RoutingConfig, or router=Router(...)
-            llm = ChatRoutedLLM()                        # embedded defaults: local Gemma 3 270M + cloud tiers
+            llm = ChatRoutedLLM()                        # embedded defaults: local SmolLM2-135M-Instruct + cloud tiers
 
     Invoke:
         .. code-block:: python
 
             msg = llm.invoke("Classify the sentiment: 'great product'", max_tokens=16)
             msg.response_metadata["routing"]  # where the call went: the served tier and model
-            # {'tier': 'local', 'model': 'routed-local/gemma3-270m',
+            # {'tier': 'local', 'model': 'routed-local/smollm2-135m',
             #  'reason': "rule 'classification-local' (task=classification) -> local; inferred ...",
             #  'fallbacks': [], 'attempts': [], 'cost_usd': 0.0, ...}
             msg.usage_metadata

@@ -123,21 +123,20 @@ class RoutedLLM(FunctionCallingLLM):
     Chat:
         .. code-block:: python
 
-            # with a config whose default tier "local" is Gemma 3 270M behind llama.cpp (max_tokens 16)
+            # the embedded defaults (RoutedLLM(max_tokens=16)): classification goes to the local tier
             from llama_index.core.llms import ChatMessage
 
             messages = [ChatMessage(role="user", content="Classify the sentiment: 'great product'")]
             resp = llm.chat(messages)
-            resp.message.content  # eight lines of 'class': Gemma 3 270M is a base model
+            resp.message.content  # 'The sentiment of this tweet is positive and appreciative. The user is praising the'
             resp.additional_kwargs
-            # {'prompt_tokens': 18, 'completion_tokens': 16, 'total_tokens': 34, 'finish_reason': 'length',
-            #  'routing': {'tier': 'local', 'model': 'openai/gemma-3-270m',
-            #              'reason': 'no rule matched; default tier local; inferred task=classification, '
-            #                        'complexity=simple, sensitivity=public (task=classification: classify, '
-            #                        'sentiment (score 8); ...)',
-            #              'rule': 'default', 'fallbacks': [], 'attempts': [], 'deployment': 'local/0',
-            #              'cost_usd': 0.0, 'prompt_tokens': 18, 'completion_tokens': 16, 'cached': False,
-            #              'task': 'classification', 'complexity': 'simple', 'sensitivity': 'public'}}
+            # {'prompt_tokens': 26, 'completion_tokens': 16, 'total_tokens': 42, 'finish_reason': 'length',
+            #  'routing': {'tier': 'local', 'model': 'routed-local/smollm2-135m',
+            #              'reason': "rule 'classification-local' (task=classification) -> local; inferred "
+            #                        'task=classification, complexity=simple, sensitivity=public (...)',
+            #              'rule': 'classification-local', 'fallbacks': [], 'attempts': [], 'deployment': 'local/0',
+            #              'cost_usd': 0.0, 'prompt_tokens': 26, 'completion_tokens': 16, 'cached': False,
+            #              'task': 'classification', 'complexity': 'simple', 'sensitivity': 'public', ...}}
             resp.raw  # the LiteLLM response as a dict
 
             # routing hints per call, as keyword arguments
