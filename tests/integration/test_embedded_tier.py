@@ -158,3 +158,29 @@ def test_arguments_that_run_on_past_the_cap_are_regenerated_bounded_and_parse(ll
     msg = llm.bind_tools([create_customer], tool_choice="create_customer").invoke(prompt, temperature=0.0)
     assert not msg.invalid_tool_calls, msg.invalid_tool_calls
     assert_valid_call(msg, {"create_customer": create_customer})
+
+
+def test_llamaindex_predict_and_call_and_structured_predict_on_the_defaults() -> None:
+    from llama_index.core.prompts import PromptTemplate
+    from llama_index.core.tools import FunctionTool
+    from llama_index.llms.routed_llm import RoutedLLM
+
+    mp = pytest.MonkeyPatch()
+    for key in KEYS:
+        mp.delenv(key, raising=False)
+    mp.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")
+    try:
+
+        def weather(city: str) -> str:
+            """Get the current weather for a city."""
+            return f"It is sunny and 21 C in {city}."
+
+        llm = RoutedLLM()
+        called = llm.predict_and_call([FunctionTool.from_defaults(fn=weather)], "What is the weather in Paris?")
+        person = llm.structured_predict(Person, PromptTemplate("Extract the person: {text}"), text="Alice is 31.")
+    finally:
+        mp.undo()
+    assert called.sources and called.sources[0].tool_name == "weather"
+    assert not called.sources[0].is_error
+    assert "sunny" in called.response
+    assert isinstance(person, Person)
