@@ -24,7 +24,7 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from langchain_routed_llm import ChatRoutedLLM
+from tests.integration.standard_suite import RoutedChatModelCapabilities
 
 pytestmark = pytest.mark.vcr
 
@@ -45,14 +45,10 @@ def gemma_tier(base_url: str, model: str) -> dict[str, Any]:
     }
 
 
-class TestChatRoutedLLMIntegration(ChatModelIntegrationTests):
+class TestChatRoutedLLMIntegration(RoutedChatModelCapabilities, ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _base_url(self, llama_base_url: str) -> None:
         self.base_url = llama_base_url
-
-    @property
-    def chat_model_class(self) -> type[ChatRoutedLLM]:
-        return ChatRoutedLLM
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
@@ -68,42 +64,8 @@ class TestChatRoutedLLMIntegration(ChatModelIntegrationTests):
         }
 
     @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
     def structured_output_kwargs(self) -> dict[str, Any]:
         return {"method": "function_calling"}
-
-    @property
-    def supports_json_mode(self) -> bool:
-        # llama.cpp enforces JSON syntax (json_object response format); whether the model
-        # fills the keys the prompt asks for is test_json_mode's xfail below.
-        return True
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return False
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
-
-    @property
-    def supports_model_override(self) -> bool:
-        return True
-
-    @property
-    def model_override_value(self) -> str:
-        return "alt"  # a tier name: per-call model= selects a tier
 
     # ------------------------------------------------------------------------------------
     # Tests whose assertions are about the model's *answers*, which a 270M base model gets

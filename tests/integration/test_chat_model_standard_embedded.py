@@ -14,8 +14,8 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from langchain_routed_llm import ChatRoutedLLM
 from routed_llm.local_models import local_model_spec
+from tests.integration.standard_suite import RoutedChatModelCapabilities
 
 
 def embedded_tier(model: str) -> dict[str, Any]:
@@ -30,14 +30,10 @@ def alt_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-class TestChatRoutedLLMEmbedded(ChatModelIntegrationTests):
+class TestChatRoutedLLMEmbedded(RoutedChatModelCapabilities, ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _alt_gguf(self, alt_gguf: Path) -> None:
         self.alt_gguf = alt_gguf
-
-    @property
-    def chat_model_class(self) -> type[ChatRoutedLLM]:
-        return ChatRoutedLLM
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
@@ -49,38 +45,6 @@ class TestChatRoutedLLMEmbedded(ChatModelIntegrationTests):
             "max_tokens": 64,
             "temperature": 0.0,
         }
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return False
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
-
-    @property
-    def supports_model_override(self) -> bool:
-        return True
-
-    @property
-    def model_override_value(self) -> str:
-        return "alt"
 
     # ------------------------------------------------------------------------------------
     # Tests whose assertions are about the *answer*, which a 135M model gets wrong. The

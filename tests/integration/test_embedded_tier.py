@@ -38,15 +38,21 @@ class Person(BaseModel):
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ChatRoutedLLM]:
+def no_keys_no_ollama() -> Iterator[None]:
+    """A new user's machine: no cloud keys, and nothing listens where Ollama would (the embedded model serves)."""
     mp = pytest.MonkeyPatch()
     for key in KEYS:
         mp.delenv(key, raising=False)
-    mp.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")  # nothing listens: the embedded model serves
+    mp.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def llm(no_keys_no_ollama: None) -> ChatRoutedLLM:
     model = ChatRoutedLLM()
     assert model.routed.profiles["local"].models == ("routed-local/smollm2-135m",)
-    yield model
-    mp.undo()
+    return model
 
 
 def assert_valid_call(message: AIMessage, tools: dict[str, Any]) -> dict[str, Any]:
@@ -107,26 +113,19 @@ def test_langchain_create_agent_loop_calls_the_tool_and_ends(llm: ChatRoutedLLM)
     assert isinstance(final, AIMessage) and not final.tool_calls  # the loop ended with an answer
 
 
-async def test_llamaindex_function_agent_with_one_tool() -> None:
+def weather(city: str) -> str:
+    """Get the current weather for a city."""
+    return f"It is sunny and 21 C in {city}."
+
+
+async def test_llamaindex_function_agent_with_one_tool(no_keys_no_ollama: None) -> None:
     from llama_index.core.agent.workflow import FunctionAgent
     from llama_index.core.tools import FunctionTool
     from llama_index.llms.routed_llm import RoutedLLM
 
-    mp = pytest.MonkeyPatch()
-    for key in KEYS:
-        mp.delenv(key, raising=False)
-    mp.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")
-    try:
-
-        def weather(city: str) -> str:
-            """Get the current weather for a city."""
-            return f"It is sunny and 21 C in {city}."
-
-        tool_ = FunctionTool.from_defaults(fn=weather)
-        agent = FunctionAgent(tools=[tool_], llm=RoutedLLM(), system_prompt="Use weather for weather questions.")
-        output = await agent.run("What is the weather in Paris?", max_iterations=6)
-    finally:
-        mp.undo()
+    tool_ = FunctionTool.from_defaults(fn=weather)
+    agent = FunctionAgent(tools=[tool_], llm=RoutedLLM(), system_prompt="Use weather for weather questions.")
+    output = await agent.run("What is the weather in Paris?", max_iterations=6)
     assert output.tool_calls, "the agent made no tool call"
     result = output.tool_calls[0]
     assert result.tool_name == "weather"
@@ -160,26 +159,14 @@ def test_arguments_that_run_on_past_the_cap_are_regenerated_bounded_and_parse(ll
     assert_valid_call(msg, {"create_customer": create_customer})
 
 
-def test_llamaindex_predict_and_call_and_structured_predict_on_the_defaults() -> None:
+def test_llamaindex_predict_and_call_and_structured_predict_on_the_defaults(no_keys_no_ollama: None) -> None:
     from llama_index.core.prompts import PromptTemplate
     from llama_index.core.tools import FunctionTool
     from llama_index.llms.routed_llm import RoutedLLM
 
-    mp = pytest.MonkeyPatch()
-    for key in KEYS:
-        mp.delenv(key, raising=False)
-    mp.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")
-    try:
-
-        def weather(city: str) -> str:
-            """Get the current weather for a city."""
-            return f"It is sunny and 21 C in {city}."
-
-        llm = RoutedLLM()
-        called = llm.predict_and_call([FunctionTool.from_defaults(fn=weather)], "What is the weather in Paris?")
-        person = llm.structured_predict(Person, PromptTemplate("Extract the person: {text}"), text="Alice is 31.")
-    finally:
-        mp.undo()
+    llm = RoutedLLM()
+    called = llm.predict_and_call([FunctionTool.from_defaults(fn=weather)], "What is the weather in Paris?")
+    person = llm.structured_predict(Person, PromptTemplate("Extract the person: {text}"), text="Alice is 31.")
     assert called.sources and called.sources[0].tool_name == "weather"
     assert not called.sources[0].is_error
     assert "sunny" in called.response
