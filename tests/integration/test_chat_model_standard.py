@@ -24,7 +24,7 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from tests.integration.standard_suite import RoutedChatModelCapabilities
+from tests.standard_suite import RoutedChatModelCapabilities
 
 pytestmark = pytest.mark.vcr
 

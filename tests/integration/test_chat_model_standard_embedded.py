@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from routed_llm.local_models import local_model_spec
-from tests.integration.standard_suite import RoutedChatModelCapabilities
+from tests.standard_suite import RoutedChatModelCapabilities
 
 
 def embedded_tier(model: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_tests.unit_tests import ChatModelUnitTests
 from syrupy.assertion import SnapshotAssertion
 
-from langchain_routed_llm import ChatRoutedLLM
+from tests.standard_suite import RoutedChatModelCapabilities
 
 CONFIG = {
     "tiers": {
@@ -29,11 +29,7 @@ CONFIG = {
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "examples" / "configs" / "seed002_llm_setup.yaml"
 
 
-class TestChatRoutedLLMUnit(ChatModelUnitTests):
-    @property
-    def chat_model_class(self) -> type[ChatRoutedLLM]:
-        return ChatRoutedLLM
-
+class TestChatRoutedLLMUnit(RoutedChatModelCapabilities, ChatModelUnitTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"config": CONFIG}
@@ -51,10 +47,6 @@ class TestChatRoutedLLMUnit(ChatModelUnitTests):
     def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
         return {"ROUTED_LLM_CONFIG": str(CONFIG_FILE)}, {}, {"config": str(CONFIG_FILE)}
 
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
     @pytest.mark.xfail(
         strict=True,
         raises=ValueError,
@@ -64,11 +56,3 @@ class TestChatRoutedLLMUnit(ChatModelUnitTests):
     )
     def test_serdes(self, model: BaseChatModel, snapshot: SnapshotAssertion) -> None:
         super().test_serdes(model, snapshot)
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True

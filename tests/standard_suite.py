@@ -1,9 +1,9 @@
-"""What ChatRoutedLLM's LangChain standard integration runs have in common: the class and its capability flags.
+"""What ChatRoutedLLM's LangChain standard-suite classes have in common: the class and its capability flags.
 
-Both runs (a llama.cpp server through LiteLLM's OpenAI client, and the embedded
-tier in-process) route to models that call tools, take a forced tool choice,
+The unit run and both integration runs (a llama.cpp server through LiteLLM's OpenAI
+client, and the embedded tier in-process) route to models that call tools, take a forced tool choice,
 produce JSON, report usage and accept a per-call ``model=`` (a tier name); none
-reads images. Each run adds only its own config and the xfails of its model.
+reads images. Each class adds only its own config and the xfails of its model.
 """
 
 from langchain_routed_llm import ChatRoutedLLM
