@@ -130,16 +130,28 @@ def test_redis_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
 
 
 def budget_router(store: str, journal: Path, **budgets: Any) -> Router:
-    return Router({
-        "tiers": {
-            "local": {"models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
-                      "private": True},
-            "cloud": {"models": [{"model": "anthropic/claude-x", "api_key": "k",
-                                  "input_cost_per_token": 1e-3, "output_cost_per_token": 2e-3}]},
-        },
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-        "budgets": {"store": store, "daily_usd": 10, "journal_dir": str(journal), **budgets},
-    })
+    return Router(
+        {
+            "tiers": {
+                "local": {
+                    "models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
+                    "private": True,
+                },
+                "cloud": {
+                    "models": [
+                        {
+                            "model": "anthropic/claude-x",
+                            "api_key": "k",
+                            "input_cost_per_token": 1e-3,
+                            "output_cost_per_token": 2e-3,
+                        }
+                    ]
+                },
+            },
+            "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
+            "budgets": {"store": store, "daily_usd": 10, "journal_dir": str(journal), **budgets},
+        }
+    )
 
 
 @pytest.mark.parametrize("how", ["truncated", "deleted"])
@@ -169,3 +181,31 @@ def test_a_truncated_sqlite_ledger_fails_closed_until_the_reset_is_accepted(
     accepted = budget_router(store, journal, on_ledger_error=on_ledger_error)
     assert accepted.route("hi", H).tier == "cloud" and accepted.budget.spent_usd() == 0
     accepted.close()
+
+
+def test_a_redis_journal_is_replayed_into_its_own_ledger_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default journal directory, under ~: one per Redis server and database, so spend
+    # database 1 could not take is not adopted (and charged) by a router on database 0.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    try:
+
+        def default_manager(db: int) -> BudgetManager:
+            return BudgetManager(BudgetsConfig.model_validate({"store": f"redis://127.0.0.1:{redis.port}/{db}"}), {})
+
+        team_b = default_manager(1)
+        redis.stop()
+        team_b.record(tier="cloud", model="anthropic/claude", cost_usd=0.25)
+        assert team_b.pending_usd == pytest.approx(0.25)
+        team_b.close()  # Redis is down: the spend stays in database 1's journal
+        redis.start()
+        team_a = default_manager(0)
+        assert team_a.flush() == 0
+        assert team_a.spent_usd() == 0.0
+        assert team_a.journal_dir != team_b.journal_dir
+        heir_b = default_manager(1)
+        assert heir_b.flush() == 0
+        assert heir_b.spent_usd() == pytest.approx(0.25)
+    finally:
+        redis.stop()

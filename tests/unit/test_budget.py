@@ -728,3 +728,18 @@ def test_reading_creates_no_ledger_file(tmp_path: Path) -> None:
     assert not path.exists()
     r.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.1)
     assert path.exists() and r.budget.spent_usd() == pytest.approx(0.1)
+
+
+def test_redis_journal_directories_are_per_server_and_database_and_never_name_credentials() -> None:
+    from routed_llm.budget.manager import redis_journal_name
+
+    base = redis_journal_name("redis://cache.internal:6380/2")
+    assert base.startswith("redis-cache.internal-6380-db2-")
+    assert redis_journal_name("redis://user:s3cret@cache.internal:6380/2") == base  # a rotated password keeps it
+    assert "s3cret" not in redis_journal_name("redis://:s3cret@cache.internal:6380/2")
+    others = {
+        redis_journal_name(u)
+        for u in ("redis://cache.internal:6380/3", "redis://cache.internal:6379/2", "rediss://cache.internal:6380/2")
+    }
+    assert base not in others and len(others) == 3
+    assert redis_journal_name("redis://localhost") == redis_journal_name("redis://localhost:6379/0")

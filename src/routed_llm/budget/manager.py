@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from routed_llm.budget.ledger import (
@@ -86,6 +88,57 @@ class Closure:
             limit_usd=self.limit_usd,
             spent_usd=self.spent_usd,
             tier=tier,
+        )
+
+
+#: Redis ledgers journal under here, one directory per Redis server and database.
+_REDIS_JOURNAL_ROOT = "~/.routed_llm/unrecorded"
+
+
+def redis_journal_name(url: str) -> str:
+    """Name the journal directory of one Redis ledger: host, port and database, never credentials.
+
+    Why per ledger: spend a ledger could not take must be replayed into *that* ledger.
+    With one directory per host, a router on another Redis (another database, another
+    team's server) adopted the journal and charged its spend to the wrong ledger. The
+    name leaves out the user and password (secrets never reach the file system, and a
+    rotated password still finds its journal) and ends in a short hash of the
+    credential-free URL, so two URLs never share a directory.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "localhost").lower()
+    port = parts.port or 6379
+    db = parts.path.strip("/") or "0"
+    keyed = f"{parts.scheme.lower()}://{host}:{port}/{db}"
+    digest = hashlib.sha256(keyed.encode()).hexdigest()[:8]
+    safe_host = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
+    return f"redis-{safe_host}-{port}-db{db}-{digest}"
+
+
+_warned_roots: set[Path] = set()
+
+
+def _warn_about_unkeyed_journals(root: Path) -> None:
+    """Point (once per process) at journals from versions that shared one directory across Redis ledgers.
+
+    They are not adopted: which ledger they belong to is unknown, and replaying them
+    into the wrong one is the defect the per-ledger directories fix.
+    """
+    if root in _warned_roots:
+        return
+    _warned_roots.add(root)
+    try:
+        stale = [p for p in root.glob("*.jsonl") if p.is_file()]
+    except OSError:
+        return
+    if stale:
+        logger.warning(
+            "budget: %d unrecorded-spend journal(s) in %s predate per-ledger journal directories and are not "
+            "replayed; to replay them, start one router with budgets.journal_dir set to %s on the ledger they "
+            "belong to",
+            len(stale),
+            root,
+            root,
         )
 
 
@@ -204,7 +257,9 @@ class BudgetManager:
             path = sqlite_path(url)
             return path.with_name(path.name + ".unrecorded")
         if scheme in ("redis", "rediss"):
-            return Path("~/.routed_llm/unrecorded").expanduser()
+            shared = Path(_REDIS_JOURNAL_ROOT).expanduser()
+            _warn_about_unkeyed_journals(shared)
+            return shared / redis_journal_name(url)
         return None
 
     def _journal_write(self, entry: SpendEntry, counters: Sequence[str]) -> None:

@@ -144,8 +144,9 @@ class BudgetsConfig(_Strict):
     daily/weekly/monthly limits stay exact, whatever the value; the default covers a year of reports."""
     journal_dir: str | None = None
     """Where spend the ledger could not take is written at once, so a crash or exit loses none; the
-    next router on the host replays it (entries carry ids, so nothing is counted twice). Default:
-    ``<ledger file>.unrecorded/`` for SQLite, ``~/.routed_llm/unrecorded/`` for Redis, none for memory."""
+    next router on the host with the same ledger replays it (entries carry ids, so nothing is counted twice). Default:
+    ``<ledger file>.unrecorded/`` for SQLite, ``~/.routed_llm/unrecorded/redis-<host>-<port>-db<n>-<hash>/``
+    for Redis (one directory per server and database), none for memory."""
 
     @field_validator("alert_at", mode="after")
     @classmethod
