@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from routed_llm.errors import ConfigError, InvalidRequest
 from routed_llm.scoring.learned import (
@@ -173,3 +175,13 @@ def test_the_learned_path_never_imports_torch_or_sklearn() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip().splitlines()[-1] == "none"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(min_size=1, max_size=3000).filter(str.strip))
+def test_any_text_gets_a_finite_score_in_range(scorer: LearnedScorer, text: str) -> None:
+    # control characters, lone surrogates' neighbours, emoji, RTL text, code: never NaN, never an error
+    score = scorer.score([{"role": "user", "content": text}])
+    assert 0.0 <= score.value <= 1.0
+    assert score.tier_scores is not None
+    assert all(np.isfinite(p) and 0.0 <= p <= 1.0 for p in score.tier_scores.values())
