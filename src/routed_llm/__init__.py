@@ -38,6 +38,7 @@ from routed_llm.errors import (  # noqa: E402
     RoutedLLMError,
     StreamInterrupted,
     TelemetryError,
+    TierCallFailed,
     TierNotAllowed,
     UnknownTier,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "Task",
     "Telemetry",
     "TelemetryError",
+    "TierCallFailed",
     "TierNotAllowed",
     "UnknownTier",
     "Verdict",
