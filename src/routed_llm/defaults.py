@@ -7,9 +7,11 @@ which calls tools and returns schema-valid JSON through llama.cpp grammars, so
 ``bind_tools``, ``with_structured_output`` and agent loops run with no setup.
 Select another embedded model in a config: ``routed-local/gemma3-270m`` or any
 ``routed-local/<path to .gguf>``.
-The cloud tiers use LiteLLM's usual environment keys; without keys they fail
-fast and the call falls back to the private tier, which the routing metadata
-records.
+The cloud tiers read LiteLLM's usual environment keys (``GROQ_API_KEY``,
+``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``) as ``${VAR}`` references, resolved
+when a tier is called: a tier whose key is unset fails at once with
+`MissingCredential` naming the variable, without a network attempt, and the
+call falls back to the private tier, which the routing metadata records.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "models": [
                 {
                     "model": "groq/llama-3.3-70b-versatile",
+                    "api_key": "${GROQ_API_KEY}",
                     "timeout": 30,
                     "context_window": 131072,
                     "input_cost_per_token": 5.9e-7,
@@ -52,13 +55,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
                 # LiteLLM's bundled map has no price for this model: list prices, USD per token
                 {
                     "model": "anthropic/claude-sonnet-4-20250514",
+                    "api_key": "${ANTHROPIC_API_KEY}",
                     "timeout": 60,
                     "context_window": 200000,
                     "input_cost_per_token": 3e-6,
                     "output_cost_per_token": 1.5e-5,
                     "capabilities": {"tools": True, "json_schema": True, "vision": True},
                 },
-                {"model": "openai/gpt-4o", "timeout": 60},
+                {"model": "openai/gpt-4o", "api_key": "${OPENAI_API_KEY}", "timeout": 60},
             ],
             "latency_ms": 2000,
             "description": "best quality cloud",

@@ -16,6 +16,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel
 
 from langchain_routed_llm import ChatRoutedLLM
+from routed_llm import Router
 
 KEYS = ("GROQ_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY")
 
@@ -171,3 +172,16 @@ def test_llamaindex_predict_and_call_and_structured_predict_on_the_defaults(no_k
     assert not called.sources[0].is_error
     assert "sunny" in called.response
     assert isinstance(person, Person)
+
+
+def test_cloud_tiers_without_keys_fail_at_once_naming_the_variable(no_keys_no_ollama: None) -> None:
+    # No DNS lookup, no provider error text: each unset key is named, and the call is served locally.
+    out = Router().complete(
+        [{"role": "user", "content": "Design a multi-region rate limiter. Analyze the trade-offs step by step."}],
+        max_tokens=4,
+    )
+    assert out.routing.tier == "local"
+    errors = {a["tier"]: a["error"] for a in out.routing.attempts}
+    assert errors["premium"].startswith("MissingCredential") and "ANTHROPIC_API_KEY" in errors["premium"]
+    assert "OPENAI_API_KEY" in errors["premium"]
+    assert errors["fast"].startswith("MissingCredential") and "GROQ_API_KEY" in errors["fast"]
