@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +14,18 @@ from hypothesis import strategies as st
 
 from routed_llm.errors import ConfigError, InvalidRequest
 from routed_llm.scoring.learned import (
+    DIFFICULTY_EMBEDDING_PENALTY,
+    DIFFICULTY_HASHED_PENALTY,
     FORMAT_VERSION,
     HAND_FEATURES,
+    HASHED_DIMS,
     MAX_TOKENS,
     LearnedScorer,
     default_scorer_path,
+    fit_head,
+    fit_scoring_head,
+    hashed_ngrams,
+    item_difficulty,
     prompt_text,
     train_scorer,
 )
@@ -77,8 +86,10 @@ def test_long_prompts_are_truncated_to_their_first_and_last_tokens(scorer: Learn
     head = "alpha " * MAX_TOKENS
     tail = "omega " * MAX_TOKENS
     middle = "integral derivative eigenvalue " * 3000
-    long_text = head + middle + tail
-    assert scorer.score_texts([long_text])[0] == pytest.approx(scorer.score_texts([head + "x " + tail])[0], abs=0.05)
+    other_middle = "aaaaaaaa bbbbbbbbbb cccccccccc " * 3000  # as many characters and words: length features agree
+    assert len(middle) == len(other_middle)
+    scores = scorer.score_texts([head + middle + tail, head + other_middle + tail])
+    assert scores[0] == pytest.approx(scores[1], abs=1e-9)  # what lies between the kept head and tail is not read
 
 
 @pytest.mark.parametrize("bad", ["", "   ", None, 42])
@@ -185,3 +196,60 @@ def test_any_text_gets_a_finite_score_in_range(scorer: LearnedScorer, text: str)
     assert 0.0 <= score.value <= 1.0
     assert score.tier_scores is not None
     assert all(np.isfinite(p) and 0.0 <= p <= 1.0 for p in score.tier_scores.values())
+
+
+def test_hashed_ngrams_are_deterministic_signed_buckets_of_unit_length() -> None:
+    v = hashed_ngrams("Prove that the sum of two odd numbers is even.")
+    assert v.shape == (HASHED_DIMS,)
+    assert np.linalg.norm(v) == pytest.approx(1.0)
+    np.testing.assert_array_equal(v, hashed_ngrams("PROVE that the sum of two odd numbers is even!"))  # case, punct.
+    h = zlib.crc32(b"prove")
+    assert np.sign(hashed_ngrams("prove")[h % HASHED_DIMS]) == (1.0 if h >> 31 else -1.0)
+    assert not hashed_ngrams("你好啊集团").any()  # no ASCII words: the block is empty, the embedding reads it
+    assert not np.allclose(v, hashed_ngrams("Write a haiku about autumn leaves."))
+
+
+def test_item_difficulty_orders_items_by_how_many_models_solve_them() -> None:
+    rng = np.random.default_rng(3)
+    solvers = np.repeat(np.arange(12), 5)  # 0..11 of 11 models solve each item (11 = all)
+    outcomes = np.array([[1.0 if m < k else 0.0 for m in range(11)] for k in solvers])
+    outcomes[rng.random(outcomes.shape) < 0.05] = np.nan  # a missing record is left out, not a failure
+    difficulty = item_difficulty(outcomes)
+    assert np.isfinite(difficulty).all()  # the prior keeps all-solved and none-solved items finite
+    by_solvers = [difficulty[solvers == k].mean() for k in range(12)]
+    assert all(a > b for a, b in zip(by_solvers, by_solvers[1:], strict=False))
+
+
+def test_the_score_column_blends_the_standardised_gain_and_difficulty_heads() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 20))
+    gain = (x[:, 0] + rng.normal(scale=0.5, size=300))[:, None]
+    difficulty = x[:, 1] + rng.normal(scale=0.5, size=300)
+    difficulty[:100] = np.nan  # known on some rows only (RouterBench), like the shipped training data
+    groups = np.repeat([0, 1, 2], 100)
+    common = {"n_embedding": 10, "n_hashed": 5, "groups": groups, "group_weight_power": 0.75}
+    plain = fit_head(x, gain, **common)
+    assert np.allclose(fit_scoring_head(x, gain, **common).weights, plain.weights)  # no difficulty: the gain
+    blended = fit_scoring_head(x, gain, difficulty=difficulty, difficulty_weight=0.5, **common)
+    hard = fit_head(
+        x,
+        difficulty[:, None],
+        embedding_penalty=DIFFICULTY_EMBEDDING_PENALTY,
+        hashed_penalty=DIFFICULTY_HASHED_PENALTY,
+        **common,
+    )
+    g, d = plain.predict(x)[:, 0], hard.predict(x)[:, 0]
+    expected = 0.5 * (g - g.mean()) / g.std() + 0.5 * (d - d.mean()) / d.std()
+    np.testing.assert_allclose(blended.predict(x)[:, 0], expected, atol=1e-9)
+    assert np.corrcoef(blended.predict(x)[:, 0], x[:, 1])[0, 1] > np.corrcoef(g, x[:, 1])[0, 1]
+
+
+def test_a_file_whose_head_does_not_fit_its_features_is_refused(tmp_path: Path) -> None:
+    with np.load(default_scorer_path()) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    wrong = tmp_path / "wrong.npz"
+    bad_meta = json.dumps({**meta, "hashed_dims": meta["hashed_dims"] + 1}).encode()
+    np.savez(wrong, **{**arrays, "meta": np.frombuffer(bad_meta, dtype=np.uint8)})
+    with pytest.raises(ConfigError, match="wrong.npz.*does not fit"):
+        LearnedScorer.load(wrong)

@@ -131,6 +131,9 @@ class Frame:
     scores: np.ndarray  # (n, 3) 0/1
     costs: np.ndarray  # (n, 3) USD
     dropped: int = 0
+    all_scores: np.ndarray | None = None
+    """(n, models) 0/1 of every model the file records (NaN where one has none), in `all_models` order."""
+    all_models: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -152,10 +155,11 @@ def load_frame(path: Path) -> Frame:
     if not path.is_file():
         raise BenchDataError(f"{path}: no such file (pass --data <dir holding routerbench/>)")
     csv.field_size_limit(sys.maxsize)
-    prompts, responses, scores, costs, dropped = [], [], [], [], 0
+    prompts, responses, scores, costs, every, dropped = [], [], [], [], [], 0
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         have = set(reader.fieldnames or [])
+        models = tuple(c.removesuffix("|total_cost") for c in reader.fieldnames or [] if c.endswith("|total_cost"))
         missing = [c for m in TIERS for c in (m, f"{m}|model_response", f"{m}|total_cost") if c not in have]
         if missing:
             raise BenchDataError(f"{path}: missing columns {missing}")
@@ -174,7 +178,24 @@ def load_frame(path: Path) -> Frame:
             responses.append((r[0], r[1], r[2]))
             scores.append(s)
             costs.append(c)
-    return Frame(path.stem, prompts, responses, np.array(scores, float), np.array(costs, float), dropped)
+            every.append([_score_or_nan(row.get(m)) for m in models])
+    return Frame(
+        path.stem,
+        prompts,
+        responses,
+        np.array(scores, float),
+        np.array(costs, float),
+        dropped,
+        np.array(every, float).reshape(len(prompts), len(models)),
+        models,
+    )
+
+
+def _score_or_nan(value: str | None) -> float:
+    try:
+        return float(value) if value not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
 
 
 # --------------------------------------------------------------------------- replay and metrics

@@ -38,6 +38,7 @@ from routed_llm.bench.routing_data import (
 __all__ = [
     "add_arguments",
     "cross_validated_scores",
+    "difficulties",
     "fold_indices",
     "load_training_sets",
     "main",
@@ -62,6 +63,16 @@ def fold_indices(n: int, *, folds: int = FOLDS, seed: int = 0) -> list[np.ndarra
     return [np.sort(part) for part in np.array_split(order, folds)]
 
 
+def difficulties(sets: Mapping[str, Outcomes]) -> dict[str, np.ndarray]:
+    """Each set's item difficulty (`item_difficulty` of every recorded model), NaN for sets with two models."""
+    from routed_llm.scoring.learned import item_difficulty
+
+    return {
+        name: item_difficulty(o.all_quality) if o.all_quality is not None else np.full(len(o), np.nan)
+        for name, o in sets.items()
+    }
+
+
 def cross_validated_scores(
     sets: Mapping[str, Outcomes],
     features: Mapping[str, np.ndarray],
@@ -69,29 +80,45 @@ def cross_validated_scores(
     *,
     seed: int = 0,
     pooled: bool = True,
+    difficulty: Mapping[str, np.ndarray] | None = None,
+    held_out: bool = False,
     **fit_kwargs: Any,
 ) -> np.ndarray:
     """Return out-of-fold learned scores for ``target``, fitted as the shipped scorer is.
 
     Each fold is scored by a head fitted on the other folds (plus, when ``pooled``,
-    every other data set, each with its own intercept).
+    every other data set, each with its own intercept). With ``held_out`` the whole
+    of ``target`` is scored by a head fitted on the other sets alone: how the scorer
+    ranks a data set it has never seen.
 
-    The score ranks by the predicted gain of the strong tier (column 2) over the mid tier (column 1).
+    The score ranks by the predicted gain of the strong tier (column 2) over the mid
+    tier (column 1), blended with the predicted ``difficulty`` when given (see
+    `routed_llm.scoring.learned.fit_scoring_head`).
     """
-    from routed_llm.scoring.learned import HAND_FEATURES, fit_head
+    from routed_llm.scoring.learned import HAND_FEATURES, HASHED_DIMS, fit_scoring_head
 
-    n_embedding = next(iter(features.values())).shape[1] - len(HAND_FEATURES)
-    x, q = features[target], sets[target].quality
+    n_embedding = next(iter(features.values())).shape[1] - HASHED_DIMS - len(HAND_FEATURES)
+    x = features[target]
     out = np.zeros(len(x))
-    others = [name for name in sets if name != target] if pooled else []
-    for test in fold_indices(len(x), seed=seed):
+    others = [name for name in sets if name != target] if pooled or held_out else []
+    folds = [np.arange(len(x))] if held_out else fold_indices(len(x), seed=seed)
+    for test in folds:
         train = np.setdiff1d(np.arange(len(x)), test)
-        xs = [x[train], *(features[o] for o in others)]
-        qs = [q[train], *(sets[o].quality for o in others)]
-        groups = np.concatenate([np.full(len(part), k) for k, part in enumerate(xs)])
-        quality = np.vstack(qs)
-        targets = (quality[:, 2] - quality[:, 1])[:, None]
-        head = fit_head(np.vstack(xs), targets, n_embedding=n_embedding, groups=groups, **fit_kwargs)
+        parts = [(target, train)] if len(train) else []
+        parts += [(o, np.arange(len(sets[o]))) for o in others]
+        xs = [features[name][rows] for name, rows in parts]
+        quality = np.vstack([sets[name].quality[rows] for name, rows in parts])
+        groups = np.concatenate([np.full(len(rows), k) for k, (_, rows) in enumerate(parts)])
+        hard = None if difficulty is None else np.concatenate([difficulty[name][rows] for name, rows in parts])
+        head = fit_scoring_head(
+            np.vstack(xs),
+            (quality[:, 2] - quality[:, 1])[:, None],
+            n_embedding=n_embedding,
+            n_hashed=HASHED_DIMS,
+            difficulty=hard,
+            groups=groups,
+            **fit_kwargs,
+        )
         out[test] = head.predict(x[test])[:, 0]
     return out
 
@@ -148,7 +175,9 @@ def routellm_table(
     """Every router's APGR / CPT on each target, side by side (learned: 5-fold, refitted per fold)."""
     from routed_llm.scoring.learned import LearnedScorer
 
-    fit = LearnedScorer.load().meta.get("hyper_parameters", {})
+    meta = LearnedScorer.load().meta
+    fit = meta.get("hyper_parameters", {})
+    hard = difficulties(sets) if fit.get("difficulty_weight") else None
     table: dict[str, list[RouterRow]] = {}
     for name in targets:
         o = sets[name]
@@ -173,8 +202,13 @@ def routellm_table(
             ("TF-IDF + LR", lambda: _tfidf_scores(o), "5-fold, this data set only"),
             (
                 "routed-llm learned",
-                lambda: cross_validated_scores(sets, features, name, **fit),
+                lambda: cross_validated_scores(sets, features, name, difficulty=hard, **fit),
                 "5-fold; each fold + the other training sets",
+            ),
+            (
+                "routed-llm learned, unseen set",
+                lambda: cross_validated_scores(sets, features, name, difficulty=hard, held_out=True, **fit),
+                "fitted on the other training sets only",
             ),
         ]
         for router, compute, note in candidates:
@@ -266,11 +300,12 @@ def routerbench_table(
     `main` computes them once for every section.
     """
     from routed_llm.bench import cascade
-    from routed_llm.scoring.learned import HAND_FEATURES, LearnedScorer, embedding_features, fit_head
+    from routed_llm.scoring.learned import HASHED_DIMS, LearnedScorer, embedding_features, fit_head
 
     scorer = LearnedScorer.load()
     embedding = scorer.embedding
-    fit = scorer.meta.get("hyper_parameters", {})
+    head_keys = ("embedding_penalty", "hashed_penalty", "hand_penalty", "group_weight_power")
+    fit = {k: v for k, v in scorer.meta.get("hyper_parameters", {}).items() if k in head_keys}
     all_x = np.vstack(list(features.values()))
     all_q = np.vstack([o.quality for o in sets.values()])
     groups = np.concatenate([np.full(len(o), name) for name, o in sets.items()])
@@ -285,7 +320,13 @@ def routerbench_table(
         # predicting with this task's own intercepts: the shipped head averages them over data sets,
         # which ranks prompts within a set but does not calibrate tiers against each other on any one.
         head = fit_head(
-            all_x, all_q, n_embedding=all_x.shape[1] - len(HAND_FEATURES), groups=groups, intercept_of=dataset, **fit
+            all_x,
+            all_q,
+            n_embedding=embedding.table.shape[1],
+            n_hashed=HASHED_DIMS,
+            groups=groups,
+            intercept_of=dataset,
+            **fit,
         )
         success = head.predict(embedding_features(embedding, test.prompts))
         rep = reports[dataset]

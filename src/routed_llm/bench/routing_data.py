@@ -50,6 +50,8 @@ class Outcomes:
     prompts: list[str]
     quality: np.ndarray
     cost: np.ndarray | None = None
+    all_quality: np.ndarray | None = None
+    """``[n, models]`` outcomes of every model recorded (RouterBench's eleven), NaN where missing."""
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -113,7 +115,7 @@ def load_routerbench(data_dir: Path, dataset: str, split: str) -> Outcomes:
     if not root.is_dir():
         raise BenchDataError(f"{root}: not found (pass --data <dir holding routerbench/>)")
     frame = load_frame(root / f"{dataset}_{split}.csv")
-    return Outcomes(f"{dataset}_{split}", frame.prompts, frame.scores, frame.costs)
+    return Outcomes(f"{dataset}_{split}", frame.prompts, frame.scores, frame.costs, frame.all_scores)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,14 @@
-"""The learned routing scorer: a static prompt embedding plus a small trained head, in numpy.
+"""The learned routing scorer: a static prompt embedding, hashed n-grams and a small trained head, in numpy.
 
 Why this shape: a routing decision has to be cheap (p99 well under the 20 ms
 budget on two CPU cores) and must not pull torch into the process. A *static*
 embedding (one vector per token of MiniLM's vocabulary, distilled offline from
 all-MiniLM-L6-v2 with model2vec, then weighted and mean-pooled) costs a
-tokenizer pass and a table lookup, a few hundred microseconds even for long
-prompts. A small head on top of it (standardised features, one hidden layer or
-none, one sigmoid output per reference tier) predicts each tier's chance of
-answering well; the routing score is the chance that the cheap choice is *not*
-good enough.
+tokenizer pass and a table lookup; hashed word and character n-grams add the
+exact wording the mean blurs, and ten hand features the prompt's shape (length,
+quantities, operators). A ridge head on top predicts how much a prompt needs the
+strong tier (the gain over the cheap one, blended with how hard it is for many
+models) and each reference tier's chance of success.
 
 Everything the scorer needs lives in one ``.npz`` file (tokenizer, token table,
 head weights, training metadata), versioned by ``FORMAT_VERSION``. The default
@@ -42,15 +42,20 @@ if TYPE_CHECKING:  # numpy and tokenizers are imported when a learned scorer is 
 
 __all__ = [
     "FORMAT_VERSION",
+    "HASHED_DIMS",
     "MAX_TOKENS",
     "LearnedScorer",
     "default_scorer_path",
+    "fit_scoring_head",
+    "hashed_ngrams",
+    "item_difficulty",
     "prompt_text",
     "train_scorer",
 ]
 
 #: Version of the scorer file layout; a file of another version is refused with a clear error.
-FORMAT_VERSION = 1
+#: 2 added the hashed n-gram block to the features.
+FORMAT_VERSION = 2
 
 #: Tokens of the prompt the embedding reads. Longer prompts are truncated: the first
 #: ``MAX_TOKENS // 2`` and the last ``MAX_TOKENS // 2`` tokens are kept, since a long
@@ -161,13 +166,58 @@ def hand_features(text: str) -> list[float]:
     ]
 
 
-def embedding_features(embedding: StaticEmbedding, texts: Sequence[str]) -> np.ndarray:
-    """``[n, dims + len(HAND_FEATURES)]``: the static embedding of each text, then its hand features."""
+# --- hashed n-grams ------------------------------------------------------------------------------
+# The exact words and character runs of a prompt, which a mean of token vectors blurs: "prove",
+# "def ", "which of the following". Hashed into a fixed number of signed buckets (the hashing
+# trick) with zlib's CRC-32, so the features need no vocabulary file and no scikit-learn, and are
+# the same on every platform and Python version.
+
+#: Buckets of the hashed n-gram block (chosen by cross-validation with 1024 and 3-character grams).
+HASHED_DIMS = 1024
+#: Length of the hashed character n-grams (run over the lower-cased words joined by single spaces).
+HASHED_CHAR_N = 3
+_HASHED_WORD = re.compile(r"[a-z0-9]+")
+
+
+def hashed_ngrams(text: str, dims: int = HASHED_DIMS) -> np.ndarray:
+    """Hash a text's words, word pairs and character 3-grams into ``dims`` signed buckets.
+
+    Each gram adds +1 or -1 (the sign from the hash's top bit, so unrelated grams
+    sharing a bucket tend to cancel rather than pile up) to bucket ``crc32 % dims``;
+    the counts are squashed with ``sign * log1p(|v|)`` and the vector scaled to unit
+    length, so a long prompt does not outweigh a short one. Words are ASCII
+    letters and digits: other scripts leave this block (near) empty and are read
+    by the embedding alone.
+    """
+    import zlib
+
+    import numpy as np
+
+    words = _HASHED_WORD.findall(clip_text(text)[0].lower())
+    joined = " ".join(words)
+    grams = [
+        *words,
+        *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False)),
+        *(f"#{joined[i : i + HASHED_CHAR_N]}" for i in range(len(joined) - HASHED_CHAR_N + 1)),
+    ]
+    counts = [0.0] * dims
+    for gram in grams:
+        h = zlib.crc32(gram.encode())
+        counts[h % dims] += 1.0 if h >> 31 else -1.0
+    v = np.asarray(counts)
+    v = np.sign(v) * np.log1p(np.abs(v))
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+def embedding_features(embedding: StaticEmbedding, texts: Sequence[str], hashed_dims: int = HASHED_DIMS) -> np.ndarray:
+    """``[n, dims + hashed_dims + len(HAND_FEATURES)]``: each text's static embedding, hashed n-grams, hand features."""
     import numpy as np
 
     emb = embedding.embed(texts).astype(np.float64)
+    hashed = np.array([hashed_ngrams(t, hashed_dims) for t in texts], dtype=np.float64).reshape(len(texts), hashed_dims)
     hand = np.array([hand_features(t) for t in texts], dtype=np.float64).reshape(len(texts), len(HAND_FEATURES))
-    return np.hstack([emb, hand])
+    return np.hstack([emb, hashed, hand])
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -225,19 +275,28 @@ class LinearHead:
 
 
 #: Ridge penalties, per feature, as a multiple of the (weighted) row count / 1000. The
-#: embedding's 256 dimensions get a strong penalty, the 10 hand features a light one;
-#: chosen by cross-validation on the public training data (scripts/train_default_scorer.py).
+#: embedding's 256 dimensions get a strong penalty, the 1024 hashed n-gram buckets a stronger
+#: one, the 10 hand features a light one; chosen by cross-validation on the public training
+#: data (scripts/train_default_scorer.py).
 EMBEDDING_PENALTY = 1000.0
+HASHED_PENALTY = 10000.0
 HAND_PENALTY = 3.0
+
+#: The difficulty head (see `fit_scoring_head`): its penalties, and its share of the score.
+DIFFICULTY_EMBEDDING_PENALTY = 10000.0
+DIFFICULTY_HASHED_PENALTY = 30000.0
+DIFFICULTY_WEIGHT = 0.5
 
 
 class LearnedScorer:
     """Routing score from a static prompt embedding, hand features and a ridge head.
 
-    The head predicts, for a prompt, the *gain* of the strong reference tier over
-    the cheap one (the chance the strong tier answers well where the cheap one
-    does not, minus the reverse) and each reference tier's chance of success.
-    ``score`` is the gain's percentile among the training prompts, so it lies in
+    The head predicts, for a prompt, how much it needs the strong reference tier:
+    the *gain* of the strong tier over the cheap one (the chance the strong tier
+    answers well where the cheap one does not, minus the reverse), blended with the
+    prompt's difficulty for many models when the training data had it (see
+    `fit_scoring_head`), and each reference tier's chance of success. ``score``
+    is that prediction's percentile among the training prompts, so it lies in
     [0, 1] and reads as "harder than this share of typical prompts": a rule
     ``score_over: 0.7`` sends roughly the hardest 30% of training-like traffic on,
     and ``routed-llm calibrate`` re-centres it on your own traffic.
@@ -258,6 +317,7 @@ class LearnedScorer:
         self.tier_names: tuple[str, ...] = tuple(tier_names)
         self._quantiles = gain_quantiles
         self.meta: dict[str, Any] = dict(meta or {})
+        self.hashed_dims = int(self.meta.get("hashed_dims", HASHED_DIMS))
         self.name = f"learned:{self.meta.get('name', 'custom')}@{FORMAT_VERSION}"
 
     # -- loading and saving ---------------------------------------------------------------------
@@ -304,7 +364,10 @@ class LearnedScorer:
             )
             tier_names = [str(t) for t in meta["tier_names"]]
             quantiles = arrays["gain_quantiles"].astype(np.float64)
-            n_features = table.shape[1] + len(HAND_FEATURES)
+            hashed_dims = int(meta.get("hashed_dims", -1))
+            if hashed_dims < 0:
+                raise ValueError("no hashed_dims in its metadata")
+            n_features = table.shape[1] + hashed_dims + len(HAND_FEATURES)
             if head.mean.shape != (n_features,) or head.weights.shape != (n_features, 1 + len(tier_names)):
                 raise ValueError(
                     f"head of shape {head.weights.shape} does not fit {n_features} features and {len(tier_names)} tiers"
@@ -337,6 +400,7 @@ class LearnedScorer:
             **self.meta,
             "tier_names": list(self.tier_names),
             "max_tokens": self._embedding.max_tokens,
+            "hashed_dims": self.hashed_dims,
             "hand_features": list(HAND_FEATURES),
         }
         arrays: dict[str, Any] = {
@@ -366,8 +430,8 @@ class LearnedScorer:
         return self._embedding
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
-        """Return the head's input for each text: the static embedding, then the hand features."""
-        return embedding_features(self._embedding, texts)
+        """Return the head's input for each text: the static embedding, hashed n-grams, hand features."""
+        return embedding_features(self._embedding, texts, self.hashed_dims)
 
     def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(score [n], tier success [n, tiers])`` for each text."""
@@ -406,18 +470,21 @@ def fit_head(
     targets: np.ndarray,
     *,
     n_embedding: int,
+    n_hashed: int = 0,
     groups: np.ndarray | None = None,
     group_weight_power: float = 0.0,
     embedding_penalty: float = EMBEDDING_PENALTY,
+    hashed_penalty: float = HASHED_PENALTY,
     hand_penalty: float = HAND_PENALTY,
     intercept_of: Any = None,
 ) -> LinearHead:
     """Fit the ridge head, one output per column of ``targets`` (NaN = unknown, left out of that output).
 
     Args:
-        features: ``[n, f]``, the embedding's columns first.
-        n_embedding: how many of the columns are the embedding (penalised by ``embedding_penalty``;
-            the rest, the hand features, by ``hand_penalty``).
+        features: ``[n, f]``: the embedding's columns, then the hashed n-grams', then the hand features'.
+        n_embedding: how many of the columns are the embedding (penalised by ``embedding_penalty``).
+        n_hashed: how many columns after them are hashed n-grams (penalised by ``hashed_penalty``);
+            the rest, the hand features, by ``hand_penalty``.
         targets: ``[n, outputs]``.
         groups: a data-set id per row. Each group gets its own unpenalised intercept
             while fitting, so the weights learn what makes a prompt hard *within* a
@@ -426,9 +493,12 @@ def fit_head(
         group_weight_power: rows weigh ``size_of_their_group ** -power``: 0 weighs
             every row alike, 1 every group alike.
         embedding_penalty: ridge penalty of each embedding column (see `EMBEDDING_PENALTY`).
+        hashed_penalty: ridge penalty of each hashed n-gram column.
         hand_penalty: ridge penalty of each hand-feature column.
         intercept_of: predict with this group's own intercept instead of their mean
             (for a head that serves one known data set).
+
+    Outputs with the same known rows share one solve (the usual case: every column known).
     """
     import numpy as np
 
@@ -441,26 +511,123 @@ def fit_head(
     scale = features.std(axis=0)
     scale[scale < 1e-9] = 1.0
     x = (features - mean) / scale
-    penalty = np.r_[np.full(n_embedding, embedding_penalty), np.full(f - n_embedding, hand_penalty)]
+    penalty = np.r_[
+        np.full(n_embedding, embedding_penalty),
+        np.full(n_hashed, hashed_penalty),
+        np.full(f - n_embedding - n_hashed, hand_penalty),
+    ]
     onehot = np.eye(len(names))[ids]
     weights = np.zeros((f, targets.shape[1]))
     bias = np.zeros(targets.shape[1])
+    by_known: dict[bytes, list[int]] = {}
     for j in range(targets.shape[1]):
-        known = ~np.isnan(targets[:, j])
+        by_known.setdefault((~np.isnan(targets[:, j])).tobytes(), []).append(j)
+    for cols in by_known.values():
+        known = ~np.isnan(targets[:, cols[0]])
         if not known.any():
-            raise InvalidRequest(f"outcome column {j} has no known values")
+            raise InvalidRequest(f"outcome column {cols[0]} has no known values")
         w = row_weight[known] / row_weight[known].mean()
         z = np.hstack([x[known], onehot[known]])
         reg = np.r_[penalty, np.zeros(len(names))] * known.sum() / 1000.0
         zw = z * w[:, None]
-        coef = np.linalg.solve(zw.T @ z + np.diag(reg) + 1e-9 * np.eye(z.shape[1]), zw.T @ targets[known, j])
-        weights[:, j] = coef[:f]
+        coef = np.linalg.solve(zw.T @ z + np.diag(reg) + 1e-9 * np.eye(z.shape[1]), zw.T @ targets[known][:, cols])
+        weights[:, cols] = coef[:f]
         present = onehot[known].T @ w  # weight of each group among the known rows
         if intercept_of is not None and present[list(names).index(intercept_of)] > 0:
-            bias[j] = float(coef[f + list(names).index(intercept_of)])
+            bias[cols] = coef[f + list(names).index(intercept_of)]
         else:
-            bias[j] = float(coef[f:] @ present / present.sum())
+            bias[cols] = coef[f:].T @ present / present.sum()
     return LinearHead(mean=mean, scale=scale, weights=weights, bias=bias)
+
+
+def item_difficulty(outcomes: np.ndarray, *, prior_sd: float = 1.5, iterations: int = 200) -> np.ndarray:
+    """Return each item's difficulty under a one-parameter IRT (Rasch) model of many models' 0/1 outcomes.
+
+    ``P(model m solves item i) = sigmoid(ability_m - difficulty_i)``, fitted by
+    alternating Newton steps with a normal prior on the difficulties (so an item
+    every model solves gets a finite, low difficulty). With eleven models per
+    prompt this is a far less noisy "how hard is it" than one pair of models'
+    outcomes: it is the difficulty head's target (see `fit_scoring_head`).
+
+    Args:
+        outcomes: ``[items, models]`` of 0/1, NaN where a model has no record.
+        prior_sd: standard deviation of the difficulties' normal prior.
+        iterations: alternating Newton steps (200 converge on RouterBench's splits).
+
+    Returns:
+        ``[items]``, higher is harder.
+    """
+    import numpy as np
+
+    known = ~np.isnan(outcomes)
+    solved = np.nan_to_num(outcomes)
+    difficulty = np.zeros(outcomes.shape[0])
+    ability = np.zeros(outcomes.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(ability[None, :] - difficulty[:, None])))
+        ability += ((solved - p) * known).sum(0) / ((p * (1 - p) * known).sum(0) + 1e-9)
+        p = 1.0 / (1.0 + np.exp(-(ability[None, :] - difficulty[:, None])))
+        residual = ((solved - p) * known).sum(1)
+        curvature = (p * (1 - p) * known).sum(1)
+        difficulty += (-residual - difficulty / prior_sd**2) / (curvature + 1 / prior_sd**2)
+    return difficulty
+
+
+def fit_scoring_head(
+    features: np.ndarray,
+    targets: np.ndarray,
+    *,
+    n_embedding: int,
+    n_hashed: int = 0,
+    difficulty: np.ndarray | None = None,
+    difficulty_weight: float = DIFFICULTY_WEIGHT,
+    groups: np.ndarray | None = None,
+    group_weight_power: float = 0.0,
+    embedding_penalty: float = EMBEDDING_PENALTY,
+    hashed_penalty: float = HASHED_PENALTY,
+    hand_penalty: float = HAND_PENALTY,
+) -> LinearHead:
+    """Fit the scorer's head: column 0 ranks prompts, the others predict each tier's success.
+
+    Column 0 is the predicted gain (``targets[:, 0]``). With ``difficulty`` (an item
+    difficulty per row, NaN where unknown; see `item_difficulty`) a second ridge head
+    learns it, and column 0 becomes the mean of both predictions, each standardised
+    over the training rows, weighted ``1 - difficulty_weight`` and ``difficulty_weight``.
+    Why: the gain of one model over another is a noisy 0/1 difference; how hard a
+    prompt is for many models is a smoother signal that carries to data sets the
+    scorer never saw (leave-one-data-set-out APGR +0.014, in-set +0.017 with the
+    embedding alone; research notes in scripts/train_default_scorer.py). Both heads
+    share the feature standardisation, so the blend folds into column 0's weights
+    and inference is unchanged.
+    """
+    import numpy as np
+
+    common: dict[str, Any] = {
+        "n_embedding": n_embedding,
+        "n_hashed": n_hashed,
+        "groups": groups,
+        "group_weight_power": group_weight_power,
+        "hand_penalty": hand_penalty,
+    }
+    head = fit_head(features, targets, embedding_penalty=embedding_penalty, hashed_penalty=hashed_penalty, **common)
+    if difficulty is None or np.isnan(difficulty).all() or difficulty_weight <= 0:
+        return head
+    hard = fit_head(
+        features,
+        np.asarray(difficulty, dtype=np.float64).reshape(-1, 1),
+        embedding_penalty=DIFFICULTY_EMBEDDING_PENALTY,
+        hashed_penalty=DIFFICULTY_HASHED_PENALTY,
+        **common,
+    )
+    weights, bias = head.weights.copy(), head.bias.copy()
+    weights[:, 0] = 0.0
+    bias[0] = 0.0
+    for part, share in ((head, 1.0 - difficulty_weight), (hard, difficulty_weight)):
+        fitted = part.predict(features)[:, 0]
+        centre, spread = float(fitted.mean()), float(fitted.std()) or 1.0
+        weights[:, 0] += share * part.weights[:, 0] / spread
+        bias[0] += share * (part.bias[0] - centre) / spread
+    return LinearHead(mean=head.mean, scale=head.scale, weights=weights, bias=bias)
 
 
 def train_scorer(
@@ -474,7 +641,10 @@ def train_scorer(
     groups: Sequence[Any] | None = None,
     group_weight_power: float = 0.0,
     gain_tiers: tuple[int, int] | None = None,
+    difficulty: np.ndarray | None = None,
+    difficulty_weight: float = DIFFICULTY_WEIGHT,
     embedding_penalty: float = EMBEDDING_PENALTY,
+    hashed_penalty: float = HASHED_PENALTY,
     hand_penalty: float = HAND_PENALTY,
     name: str = "custom",
     meta: Mapping[str, Any] | None = None,
@@ -491,7 +661,12 @@ def train_scorer(
         embedding: a static embedding to use instead of ``base``'s (the training script's first build).
         groups: a data-set id per row (see `fit_head`).
         group_weight_power: how rows of different ``groups`` are weighted (see `fit_head`).
+        difficulty: an item difficulty per row (NaN where unknown), e.g. `item_difficulty` of many
+            models' outcomes; blended into the score (see `fit_scoring_head`). Without it the
+            score ranks by the predicted gain alone.
+        difficulty_weight: the difficulty's share of the score.
         embedding_penalty: ridge penalty of the embedding columns (see `fit_head`).
+        hashed_penalty: ridge penalty of the hashed n-gram columns.
         hand_penalty: ridge penalty of the hand-feature columns.
         meta: extra facts stored in the file (what it was trained on, figures).
         gain_tiers: ``(cheap, strong)`` column indexes whose quality difference is the
@@ -516,13 +691,17 @@ def train_scorer(
     features = embedding_features(embedding, texts)
     gain = quality[:, strong] - quality[:, cheap]
     targets = np.column_stack([gain, quality])
-    head = fit_head(
+    head = fit_scoring_head(
         features,
         targets,
         n_embedding=embedding.table.shape[1],
+        n_hashed=HASHED_DIMS,
+        difficulty=difficulty,
+        difficulty_weight=difficulty_weight,
         groups=None if groups is None else np.asarray(groups),
         group_weight_power=group_weight_power,
         embedding_penalty=embedding_penalty,
+        hashed_penalty=hashed_penalty,
         hand_penalty=hand_penalty,
     )
     raw_gain = head.predict(features)[:, 0]
@@ -532,6 +711,8 @@ def train_scorer(
         "name": name,
         "rows": len(texts),
         "gain_between": [tier_names[cheap], tier_names[strong]],
+        "difficulty_weight": difficulty_weight if difficulty is not None else 0.0,
+        "hashed_dims": HASHED_DIMS,
         "mean_quality": {t: float(np.nanmean(quality[:, k])) for k, t in enumerate(tier_names)},
     }
     if cost is not None:
