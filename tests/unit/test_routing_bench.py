@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from routed_llm.bench.cascade import BenchDataError, default_data_dir
-from routed_llm.bench.routing import Curve, _random_curve, fold_indices
+from routed_llm.bench.routing import Curve, _random_curve, cross_validated_scores, difficulties, fold_indices
 from routed_llm.bench.routing_data import Outcomes, load_gsm8k, load_mmlu, load_routerbench, routing_metrics
+from routed_llm.scoring.learned import HAND_FEATURES, HASHED_DIMS
 
 DATA = default_data_dir()
 needs_data = pytest.mark.skipif(not (DATA / "routellm").is_dir(), reason=f"shared routing data not found at {DATA}")
@@ -83,3 +84,35 @@ def test_bench_routing_without_data_says_what_to_pass(tmp_path, capsys) -> None:
 
     assert main(["bench", "routing", "--data", str(tmp_path)]) != 0
     assert "--data" in capsys.readouterr().err
+
+
+def test_routerbench_rows_carry_every_recorded_model_for_the_difficulty_target() -> None:
+    train = load_routerbench(DATA, "winograde", "train")
+    assert train.all_quality is not None and train.all_quality.shape == (887, 11)
+    difficulty = difficulties({"winograde": train, "mmlu": load_gsm8k(DATA)})
+    assert np.isnan(difficulty["mmlu"]).all()  # two models only: no difficulty, the gain alone is learned there
+    solved_share = np.nanmean(train.all_quality, axis=1)
+    assert np.corrcoef(difficulty["winograde"], solved_share)[0, 1] < -0.95
+
+
+def test_held_out_scores_come_from_the_other_sets_alone() -> None:
+    rng = np.random.default_rng(1)
+    n_features = 8 + HASHED_DIMS + len(HAND_FEATURES)
+
+    def synthetic(name: str, n: int) -> tuple[Outcomes, np.ndarray]:
+        x = rng.normal(size=(n, n_features))
+        needs_strong = rng.random(n) < 1 / (1 + np.exp(-3 * x[:, 0]))  # feature 0 says who needs the strong tier
+        weak = np.where(needs_strong, 0.0, 1.0)
+        quality = np.column_stack([weak, weak, np.ones(n)])
+        return Outcomes(name, [f"{name} {i}" for i in range(n)], quality), x
+
+    (a, xa), (b, xb) = synthetic("a", 400), synthetic("b", 300)
+    sets, features = {"a": a, "b": b}, {"a": xa, "b": xb}
+    unseen = cross_validated_scores(sets, features, "b", held_out=True, embedding_penalty=1.0, hashed_penalty=1e6)
+    assert routing_metrics(unseen, b.quality[:, 1], b.quality[:, 2]).apgr > 0.7
+    # fitted on "a" alone: the same scores whatever "b"'s own outcomes say
+    shuffled = Outcomes("b", b.prompts, b.quality[rng.permutation(300)])
+    again = cross_validated_scores(
+        {"a": a, "b": shuffled}, features, "b", held_out=True, embedding_penalty=1.0, hashed_penalty=1e6
+    )
+    np.testing.assert_allclose(again, unseen)

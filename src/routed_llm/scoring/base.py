@@ -25,7 +25,7 @@ class Score:
     value: float
     """Probability in [0, 1] that the cheap choice is not good enough; higher means "needs a stronger tier"."""
     scorer: str
-    """Name of the scorer that produced it, e.g. ``"heuristic"`` or ``"learned:default@1"``."""
+    """Name of the scorer that produced it, e.g. ``"heuristic"`` or ``"learned:default@2"``."""
     tier_scores: dict[str, float] | None = None
     """Predicted success probability per tier (the scorer's tier names, cheapest first), when the scorer has them."""
     note: str | None = None
@@ -37,7 +37,7 @@ class Score:
             raise ValueError(f"Score.value must be a finite number in [0, 1], got {self.value!r} from {self.scorer}")
 
     def describe(self) -> str:
-        """Render for decision reasons, e.g. ``score 0.71 (learned:default@1)``."""
+        """Render for decision reasons, e.g. ``score 0.71 (learned:default@2)``."""
         text = f"score {self.value:.2f} ({self.scorer})"
         return f"{text}; {self.note}" if self.note else text
 
