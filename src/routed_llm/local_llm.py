@@ -19,6 +19,7 @@ retries, timeouts and streaming wrappers behave the same.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import threading
@@ -166,6 +167,26 @@ class EmbeddedLlamaCpp(CustomLLM):
         self._models: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._registry_lock = threading.Lock()
+        self._close_at_exit = False
+
+    def close(self) -> None:
+        """Free every loaded model now; the next call loads it again.
+
+        Registered with `atexit` when the first model loads: left to ``Llama.__del__``
+        at interpreter shutdown, llama-cpp-python frees its model after its own module
+        globals are gone and prints ``TypeError: 'NoneType' object is not callable``.
+        A model busy generating (its lock held) is left alone.
+        """
+        with self._registry_lock:
+            for name in list(self._models):
+                lock = self._locks[name]
+                if not lock.acquire(timeout=1.0):
+                    continue
+                try:
+                    self._models.pop(name).close()
+                    del self._locks[name]
+                finally:
+                    lock.release()
 
     def _load(self, model: str) -> tuple[Any, threading.Lock]:
         name = model.split("/", 1)[1] if model.startswith(f"{PROVIDER}/") else model
@@ -190,6 +211,9 @@ class EmbeddedLlamaCpp(CustomLLM):
                     llm.chat_format = CHATML_TOOLS_FORMAT  # a ChatML GGUF gets tool calls and JSON grammars too
                 self._models[name] = llm
                 self._locks[name] = threading.Lock()
+                if not self._close_at_exit:
+                    atexit.register(self.close)
+                    self._close_at_exit = True
             return self._models[name], self._locks[name]
 
     @staticmethod

@@ -185,3 +185,15 @@ def test_cloud_tiers_without_keys_fail_at_once_naming_the_variable(no_keys_no_ol
     assert errors["premium"].startswith("MissingCredential") and "ANTHROPIC_API_KEY" in errors["premium"]
     assert "OPENAI_API_KEY" in errors["premium"]
     assert errors["fast"].startswith("MissingCredential") and "GROQ_API_KEY" in errors["fast"]
+
+
+def test_closing_the_provider_frees_its_models_and_the_next_call_loads_again(llm: ChatRoutedLLM) -> None:
+    from routed_llm.local_llm import register_local_provider
+
+    handler = register_local_provider()
+    llm.invoke("Say hi.", max_tokens=4)
+    assert handler._models  # loaded by the call
+    handler.close()  # what atexit runs, before llama-cpp-python's globals are torn down
+    assert not handler._models
+    assert llm.invoke("Say hi.", max_tokens=4).response_metadata["routing"]["tier"] == "local"
+    assert handler._models
