@@ -39,8 +39,12 @@ for column in ("prompt", "tier", "fallbacks", "why"):
     table.add_column(column, overflow="fold")
 for prompt in PROMPTS:
     decision = router.route(prompt)
-    table.add_row(prompt[:60] + ("…" if len(prompt) > 60 else ""), decision.tier,
-                  ", ".join(decision.fallbacks) or "-", decision.reason)
+    table.add_row(
+        prompt[:60] + ("…" if len(prompt) > 60 else ""),
+        decision.tier,
+        ", ".join(decision.fallbacks) or "-",
+        decision.reason,
+    )
 console.print(table)
 
 console.rule("2. Real calls through ChatRoutedLLM")
@@ -75,8 +79,10 @@ console.print(f"tool calls: {msg.tool_calls}  (tier {msg.response_metadata['rout
 
 console.rule("4. Per-call hints")
 msg = llm.invoke("Tell me about our Q3 numbers.", sensitivity="confidential", max_tokens=8)
-console.print(f"sensitivity=confidential -> tier {msg.response_metadata['routing']['tier']} "
-              f"({msg.response_metadata['routing']['reason']})")
+console.print(
+    f"sensitivity=confidential -> tier {msg.response_metadata['routing']['tier']} "
+    f"({msg.response_metadata['routing']['reason']})"
+)
 try:
     llm.invoke("Tell me about our Q3 numbers.", sensitivity="confidential", tier="premium")
 except Exception as e:  # the router refuses to send confidential data to a non-private tier

@@ -111,6 +111,8 @@ def _without_assistant_blocks(m: Mapping[str, Any]) -> Mapping[str, Any]:
     if len(kept) == len(content):
         return m
     return {**m, "content": kept or None}
+
+
 #: Content part types and the field each must carry (as the OpenAI chat API defines them).
 _PART_FIELDS = {"text": "text", "image_url": "image_url", "input_audio": "input_audio", "file": "file"}
 

@@ -20,8 +20,14 @@ PRICE = {"local": 0.0, "mid": 1e-6, "premium": 3e-5}
 
 def tier(model: str, api_base: str, *, price: float = 0.0, private: bool = False, **extra: Any) -> dict[str, Any]:
     """One tier with one OpenAI-compatible deployment at ``api_base``."""
-    deployment = {"model": model, "api_base": api_base, "api_key": "sk-test",
-                  "input_cost_per_token": price, "output_cost_per_token": 2 * price, **extra}
+    deployment = {
+        "model": model,
+        "api_base": api_base,
+        "api_key": "sk-test",
+        "input_cost_per_token": price,
+        "output_cost_per_token": 2 * price,
+        **extra,
+    }
     return {"models": [deployment], "private": private}
 
 

@@ -35,8 +35,12 @@ def _spender(store: str, proc: int, journal: str) -> None:
 
     def work(thread: int) -> None:
         for i in range(CALLS):
-            manager.record(tier="cloud", model="anthropic/claude", cost_usd=cost_of(proc, thread, i),
-                           metadata={"user_id": f"u{proc}"})
+            manager.record(
+                tier="cloud",
+                model="anthropic/claude",
+                cost_usd=cost_of(proc, thread, i),
+                metadata={"user_id": f"u{proc}"},
+            )
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
     for t in threads:
@@ -115,9 +119,23 @@ class OwnRedis:
         if binary is None:
             pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while True:
@@ -147,16 +165,28 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 def budget_router(store: str, **budgets: Any) -> Router:
     budgets.setdefault("journal_dir", tempfile.mkdtemp(prefix="routed-llm-journal-"))  # never the home directory
-    return Router({
-        "tiers": {
-            "local": {"models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
-                      "private": True},
-            "cloud": {"models": [{"model": "anthropic/claude-x", "api_key": "k",
-                                  "input_cost_per_token": 1e-3, "output_cost_per_token": 2e-3}]},
-        },
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-        "budgets": {"store": store, "daily_usd": 10, **budgets},
-    })
+    return Router(
+        {
+            "tiers": {
+                "local": {
+                    "models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
+                    "private": True,
+                },
+                "cloud": {
+                    "models": [
+                        {
+                            "model": "anthropic/claude-x",
+                            "api_key": "k",
+                            "input_cost_per_token": 1e-3,
+                            "output_cost_per_token": 2e-3,
+                        }
+                    ]
+                },
+            },
+            "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
+            "budgets": {"store": store, "daily_usd": 10, **budgets},
+        }
+    )
 
 
 def test_redis_going_away_fails_closed_and_loses_no_spend(own_redis: OwnRedis) -> None:
@@ -191,12 +221,27 @@ def test_redis_going_away_fail_open_keeps_routing(own_redis: OwnRedis) -> None:
 
 
 def faulty_router(base_url: str, tmp_path: Path, **budgets: Any) -> Router:
-    return Router(load_config({
-        "tiers": {"cloud": {"models": [{"model": "openai/cloud-model", "api_base": base_url, "api_key": "sk-test",
-                                        "input_cost_per_token": 1e-5, "output_cost_per_token": 3e-5}]}},
-        "routing": {"default": "cloud"},
-        "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db", **budgets},
-    }))
+    return Router(
+        load_config(
+            {
+                "tiers": {
+                    "cloud": {
+                        "models": [
+                            {
+                                "model": "openai/cloud-model",
+                                "api_base": base_url,
+                                "api_key": "sk-test",
+                                "input_cost_per_token": 1e-5,
+                                "output_cost_per_token": 3e-5,
+                            }
+                        ]
+                    }
+                },
+                "routing": {"default": "cloud"},
+                "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db", **budgets},
+            }
+        )
+    )
 
 
 @pytest.mark.parametrize("on_exceeded", ["raise", "downgrade"])
@@ -295,10 +340,12 @@ def test_redis_entry_log_is_trimmed_with_each_write(redis_url: str, capsys: pyte
     old, recent = now - 40 * 86400, now - 2 * 86400
     before = budget_router(store)  # the default keeps 400 days
     before.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=1.0, metadata={"user_id": "alice"}, now=old)
-    before.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=2.0, metadata={"user_id": "bob"},
-                         now=old + 60)
-    before.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=0.5, metadata={"user_id": "alice"},
-                         now=recent)
+    before.budget.record(
+        tier="cloud", model="anthropic/claude-x", cost_usd=2.0, metadata={"user_id": "bob"}, now=old + 60
+    )
+    before.budget.record(
+        tier="cloud", model="anthropic/claude-x", cost_usd=0.5, metadata={"user_id": "alice"}, now=recent
+    )
     assert client.zcard("routed_llm:ledger:log") == 3
 
     after = budget_router(store, keep_entries_days=30)  # another host, shorter retention
@@ -314,8 +361,10 @@ def test_redis_entry_log_is_trimmed_with_each_write(redis_url: str, capsys: pyte
     assert main(["report", "--store", store, "--json", "--by", "user"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["calls"] == 2 and out["total_usd"] == pytest.approx(0.75)
-    assert out["by"]["user"] == [{"user": "alice", "calls": 1, "cost_usd": 0.5},
-                                 {"user": "carol", "calls": 1, "cost_usd": 0.25}]
+    assert out["by"]["user"] == [
+        {"user": "alice", "calls": 1, "cost_usd": 0.5},
+        {"user": "carol", "calls": 1, "cost_usd": 0.25},
+    ]
 
     # an entry older than the retention (a late journal replay) is counted once, never logged, never re-counted
     stale = SpendEntry("stale", old, "cloud", "anthropic/claude-x", "anthropic", 0.125)

@@ -14,13 +14,26 @@ H = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 
 
 def router(base_url: str, cache: dict[str, Any], tmp_path: Path) -> Router:
-    return Router({
-        "tiers": {"cloud": {"models": [{"model": "openai/cloud-model", "api_base": base_url, "api_key": "sk-test",
-                                        "input_cost_per_token": 1e-5, "output_cost_per_token": 3e-5}]}},
-        "routing": {"default": "cloud"},
-        "cache": cache,
-        "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db"},
-    })
+    return Router(
+        {
+            "tiers": {
+                "cloud": {
+                    "models": [
+                        {
+                            "model": "openai/cloud-model",
+                            "api_base": base_url,
+                            "api_key": "sk-test",
+                            "input_cost_per_token": 1e-5,
+                            "output_cost_per_token": 3e-5,
+                        }
+                    ]
+                }
+            },
+            "routing": {"default": "cloud"},
+            "cache": cache,
+            "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db"},
+        }
+    )
 
 
 def test_hits_make_no_request(faulty_server: FaultyServerFactory, tmp_path: Path) -> None:
@@ -40,8 +53,9 @@ def test_hits_make_no_request(faulty_server: FaultyServerFactory, tmp_path: Path
     assert len(srv.chat_requests) == 2
 
 
-def test_redis_store_is_shared_across_routers(faulty_server: FaultyServerFactory, redis_url: str,
-                                              tmp_path: Path) -> None:
+def test_redis_store_is_shared_across_routers(
+    faulty_server: FaultyServerFactory, redis_url: str, tmp_path: Path
+) -> None:
     import redis
 
     url = redis_url.rsplit("/", 1)[0] + "/4"

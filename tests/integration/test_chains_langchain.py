@@ -20,6 +20,7 @@ from tests.servers.faulty import FaultyServer
 
 pytestmark = pytest.mark.servers
 
+
 @pytest.fixture
 def servers(faulty_server: Any) -> dict[str, FaultyServer]:
     return {
@@ -141,8 +142,9 @@ def test_async_invoke_and_stream(servers: dict[str, FaultyServer]) -> None:
 # ------------------------------------------------------------------ retrieval-first
 
 DOCS = [
-    Document(page_content="Canberra is the capital city of Australia.",
-             metadata={"source": "wiki/canberra", "score": 0.9}),
+    Document(
+        page_content="Canberra is the capital city of Australia.", metadata={"source": "wiki/canberra", "score": 0.9}
+    ),
     Document(page_content="Sydney is the largest city in Australia.", metadata={"source": "wiki/sydney", "score": 0.7}),
 ]
 
@@ -157,8 +159,9 @@ def retriever(docs: list[Document] | Exception) -> RunnableLambda:
 
 
 def rf_chain(servers: dict[str, FaultyServer], docs: list[Document] | Exception, **kw: Any) -> Any:
-    return create_retrieval_first_chain(make_llm(servers), retriever(docs), cheap_tier="local",
-                                        escalation_tier="premium", max_tokens=16, **kw)
+    return create_retrieval_first_chain(
+        make_llm(servers), retriever(docs), cheap_tier="local", escalation_tier="premium", max_tokens=16, **kw
+    )
 
 
 def test_retrieval_first_answers_cheaply_with_citations(servers: dict[str, FaultyServer]) -> None:
@@ -243,8 +246,6 @@ def test_bad_input_is_a_clear_error(servers: dict[str, FaultyServer]) -> None:
     with pytest.raises(InvalidRequest, match="question"):
         create_cascade_chain(make_llm(servers), TIERS).invoke({"text": "x"})
     assert sum(calls(servers).values()) == 0
-
-
 
 
 def test_judge_on_a_cheaper_tier_is_charged_in_the_trail(servers: dict[str, FaultyServer]) -> None:

@@ -39,13 +39,19 @@ def cloud(faulty_server: Any) -> FaultyServer:
 
 
 def make_llm(llama_base_url: str, cloud: FaultyServer) -> ChatRoutedLLM:
-    return ChatRoutedLLM(router=Router({
-        "tiers": {
-            "local": tier("openai/gemma-3-270m", llama_base_url, private=True, max_tokens=12, context_window=2048),
-            "premium": tier("openai/premium-model", cloud.base_url, price=3e-5),
-        },
-        "routing": {"default": "local"},
-    }))
+    return ChatRoutedLLM(
+        router=Router(
+            {
+                "tiers": {
+                    "local": tier(
+                        "openai/gemma-3-270m", llama_base_url, private=True, max_tokens=12, context_window=2048
+                    ),
+                    "premium": tier("openai/premium-model", cloud.base_url, price=3e-5),
+                },
+                "routing": {"default": "local"},
+            }
+        )
+    )
 
 
 def test_confidential_cascade_ends_on_the_real_private_model(llama_base_url: str, cloud: FaultyServer) -> None:
@@ -61,8 +67,9 @@ def test_confidential_cascade_ends_on_the_real_private_model(llama_base_url: str
 
 
 def test_public_cascade_escalates_from_the_real_model_when_told(llama_base_url: str, cloud: FaultyServer) -> None:
-    chain = create_cascade_chain(make_llm(llama_base_url, cloud), ["local", "premium"], AcceptAt("premium"),
-                                 temperature=0.0)
+    chain = create_cascade_chain(
+        make_llm(llama_base_url, cloud), ["local", "premium"], AcceptAt("premium"), temperature=0.0
+    )
     out = chain.invoke({"question": "Name a colour.", "sensitivity": "public"})
     assert out["tier"] == "premium" and out["answer"] == "Premium answer." and len(cloud.chat_requests) == 1
     assert out["trail"][0]["tier"] == "local" and out["trail"][0]["completion_tokens"] > 0
@@ -80,12 +87,16 @@ def test_streaming_the_real_model_live(llama_base_url: str, cloud: FaultyServer)
 
 def test_retrieval_first_answers_on_the_real_model(llama_base_url: str, cloud: FaultyServer) -> None:
     docs = [Document(page_content="The office opens at nine in the morning.", metadata={"source": "handbook"})]
-    chain = create_retrieval_first_chain(make_llm(llama_base_url, cloud), RunnableLambda(lambda q: docs),
-                                         cheap_tier="local", escalation_tier="premium", temperature=0.0)
+    chain = create_retrieval_first_chain(
+        make_llm(llama_base_url, cloud),
+        RunnableLambda(lambda q: docs),
+        cheap_tier="local",
+        escalation_tier="premium",
+        temperature=0.0,
+    )
 
     async def go() -> dict[str, Any]:
-        return await chain.ainvoke({"question": "When does the office open in the morning?",
-                                    "sensitivity": "public"})
+        return await chain.ainvoke({"question": "When does the office open in the morning?", "sensitivity": "public"})
 
     out = asyncio.run(go())
     assert out["tier"] == "local" and out["outcome"] == "answered_from_context"

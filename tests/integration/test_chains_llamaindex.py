@@ -15,6 +15,7 @@ from tests.servers.faulty import FaultyServer
 
 pytestmark = pytest.mark.servers
 
+
 @pytest.fixture
 def servers(faulty_server: Any) -> dict[str, FaultyServer]:
     return {
@@ -40,10 +41,12 @@ class FixedRetriever(BaseRetriever):
 
 
 NODES = [
-    NodeWithScore(node=TextNode(text="Canberra is the capital city of Australia.", metadata={"source": "canberra"}),
-                  score=0.9),
-    NodeWithScore(node=TextNode(text="Sydney is the largest city in Australia.", metadata={"source": "sydney"}),
-                  score=0.6),
+    NodeWithScore(
+        node=TextNode(text="Canberra is the capital city of Australia.", metadata={"source": "canberra"}), score=0.9
+    ),
+    NodeWithScore(
+        node=TextNode(text="Sydney is the largest city in Australia.", metadata={"source": "sydney"}), score=0.6
+    ),
 ]
 
 
@@ -59,8 +62,9 @@ def test_cascade_query_engine_escalates_per_verifier(servers: dict[str, FaultySe
 
 
 def test_cascade_query_engine_keeps_confidential_questions_private(servers: dict[str, FaultyServer]) -> None:
-    engine = CascadeQueryEngine(make_llm(servers), TIERS, AcceptAt("premium"), sensitivity="confidential",
-                                max_tokens=16)
+    engine = CascadeQueryEngine(
+        make_llm(servers), TIERS, AcceptAt("premium"), sensitivity="confidential", max_tokens=16
+    )
     meta = engine.query("Summarise our Q3 dispute.").metadata or {}
     assert meta["outcome"] == "blocked" and meta["tier"] == "local"
     assert servers["mid"].connections == 0 and servers["premium"].connections == 0
@@ -74,8 +78,9 @@ def test_cascade_query_engine_streams_the_accepted_answer(servers: dict[str, Fau
     assert response.metadata is not None and response.metadata["tier"] == "premium"
 
     async def go() -> tuple[str, dict[str, Any]]:
-        r = await CascadeQueryEngine(make_llm(servers), TIERS, AcceptAt("mid"), streaming=True,
-                                     max_tokens=16).aquery("Q?")
+        r = await CascadeQueryEngine(make_llm(servers), TIERS, AcceptAt("mid"), streaming=True, max_tokens=16).aquery(
+            "Q?"
+        )
         assert isinstance(r, AsyncStreamingResponse)
         return "".join([t async for t in r.async_response_gen()]), r.metadata or {}
 
@@ -84,8 +89,9 @@ def test_cascade_query_engine_streams_the_accepted_answer(servers: dict[str, Fau
 
 
 def test_retrieval_first_query_engine_cites_sources_cheaply(servers: dict[str, FaultyServer]) -> None:
-    engine = RetrievalFirstQueryEngine(make_llm(servers), FixedRetriever(NODES), cheap_tier="local",
-                                       escalation_tier="premium", max_tokens=16)
+    engine = RetrievalFirstQueryEngine(
+        make_llm(servers), FixedRetriever(NODES), cheap_tier="local", escalation_tier="premium", max_tokens=16
+    )
     response = engine.query("What is the capital city of Australia?")
     assert response.response == "Canberra [1]."
     assert [n.node.metadata["source"] for n in response.source_nodes] == ["canberra"]
@@ -98,13 +104,15 @@ def test_retrieval_first_query_engine_escalates_and_handles_retriever_errors(
 ) -> None:
     servers["local"].set_mode("ok", content=INSUFFICIENT)
     llm = make_llm(servers)
-    engine = RetrievalFirstQueryEngine(llm, FixedRetriever(NODES), cheap_tier="local", escalation_tier="premium",
-                                       max_tokens=16)
+    engine = RetrievalFirstQueryEngine(
+        llm, FixedRetriever(NODES), cheap_tier="local", escalation_tier="premium", max_tokens=16
+    )
     meta = engine.query("What is the capital city of Australia?").metadata or {}
     assert meta["tier"] == "premium" and meta["outcome"] == "escalated"
     assert calls(servers) == {"local": 1, "mid": 0, "premium": 1}
-    broken = RetrievalFirstQueryEngine(llm, FixedRetriever(RuntimeError("index offline")), cheap_tier="local",
-                                       escalation_tier="premium", max_tokens=16)
+    broken = RetrievalFirstQueryEngine(
+        llm, FixedRetriever(RuntimeError("index offline")), cheap_tier="local", escalation_tier="premium", max_tokens=16
+    )
     response = asyncio.run(broken.aquery("What is the capital city of Australia?"))
     assert isinstance(response, Response)
     assert (response.metadata or {})["outcome"] == "retrieval_error" and response.response == ""

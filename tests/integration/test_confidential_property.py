@@ -45,22 +45,30 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     private[draw(st.integers(0, n - 1))] = False  # at least one tier that must stay untouched
     tiers = []
     for i in range(n):
-        tiers.append({
-            "private": private[i],
-            "failure": draw(st.sampled_from(FAILURES + (["refused"] if private[i] else []))),
-            "tools": draw(st.booleans()),
-        })
-    rules = draw(st.lists(
-        st.fixed_dictionaries({"task": st.sampled_from(TASKS), "tier": st.sampled_from(names)}), max_size=3))
+        tiers.append(
+            {
+                "private": private[i],
+                "failure": draw(st.sampled_from(FAILURES + (["refused"] if private[i] else []))),
+                "tools": draw(st.booleans()),
+            }
+        )
+    rules = draw(
+        st.lists(st.fixed_dictionaries({"task": st.sampled_from(TASKS), "tier": st.sampled_from(names)}), max_size=3)
+    )
     fallbacks = {
         name: draw(st.lists(st.sampled_from([m for m in names if m != name]), unique=True, max_size=n - 1))
         for name in names
     }
     confidential_by = draw(st.sampled_from(["hint", "pii-email", "pii-card", "pii-key"]))
     unit = st.floats(min_value=0, max_value=1)
-    score_rules = draw(st.lists(
-        st.fixed_dictionaries({"when": st.sampled_from(["score_over", "score_at_most"]), "at": unit,
-                               "tier": st.sampled_from(names)}), max_size=2))
+    score_rules = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {"when": st.sampled_from(["score_over", "score_at_most"]), "at": unit, "tier": st.sampled_from(names)}
+            ),
+            max_size=2,
+        )
+    )
     threshold = None
     if draw(st.booleans()):
         chain = draw(st.permutations(names))[: draw(st.integers(2, n))]
@@ -117,22 +125,31 @@ def test_confidential_never_reaches_a_non_private_deployment(listeners: list[Fau
         server.set_mode("ok" if tier["failure"] == "refused" else tier["failure"])
         url = f"http://127.0.0.1:{closed_port()}/v1" if tier["failure"] == "refused" else server.base_url
         tiers[name] = {
-            "models": [{"model": f"openai/{name}", "api_base": url, "api_key": "sk-test", "timeout": 5,
-                        "capabilities": {"tools": tier["tools"]}}],
+            "models": [
+                {
+                    "model": f"openai/{name}",
+                    "api_base": url,
+                    "api_key": "sk-test",
+                    "timeout": 5,
+                    "capabilities": {"tools": tier["tools"]},
+                }
+            ],
             "private": tier["private"],
         }
     score_rules = [{"when": {r["when"]: r["at"]}, "tier": r["tier"]} for r in scenario["score_rules"]]
-    router = Router({
-        "tiers": tiers,
-        "routing": {
-            "default": scenario["default"],
-            "rules": score_rules + [{"when": {"task": r["task"]}, "tier": r["tier"]} for r in scenario["rules"]],
-            "fallbacks": scenario["fallbacks"],
-            "threshold": scenario["threshold"],
-            "complexity_from_score": scenario["bands"],
-            "scorer": "learned" if scenario["learned"] else "heuristic",
-        },
-    })
+    router = Router(
+        {
+            "tiers": tiers,
+            "routing": {
+                "default": scenario["default"],
+                "rules": score_rules + [{"when": {"task": r["task"]}, "tier": r["tier"]} for r in scenario["rules"]],
+                "fallbacks": scenario["fallbacks"],
+                "threshold": scenario["threshold"],
+                "complexity_from_score": scenario["bands"],
+                "scorer": "learned" if scenario["learned"] else "heuristic",
+            },
+        }
+    )
     if not scenario["learned"]:  # else the packaged learned scorer decides the score
         router.scorer = DrawnScorer(Score(scenario["score"], "drawn", scenario["tier_scores"]))
     hints: dict[str, Any] = {"tier": scenario["tier_hint"], "task": scenario["task"]}
@@ -140,8 +157,9 @@ def test_confidential_never_reaches_a_non_private_deployment(listeners: list[Fau
         hints["sensitivity"] = "confidential"
     params: dict[str, Any] = {"max_tokens": 8}
     if scenario["tools"]:
-        params["tools"] = [{"type": "function", "function": {
-            "name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+        params["tools"] = [
+            {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+        ]
 
     served: str | None = None
     try:

@@ -36,7 +36,9 @@ def test_pii_in_a_query_or_document_keeps_it_on_the_private_deployment(
     emb.embed_documents(["the weather is nice"])
     assert ollama_emulator.embedded_texts() == ["search_document: the weather is nice"]
     assert private.embedded_texts() == [
-        f"search_query: {PII}", "search_document: the weather is nice", f"search_document: {PII}"
+        f"search_query: {PII}",
+        "search_document: the weather is nice",
+        f"search_document: {PII}",
     ]
 
 

@@ -22,16 +22,23 @@ H = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 
 def two_tiers(cloud: FaultyServer, local: FaultyServer, tmp_path: Path, **extra: Any) -> Router:
     def dep(srv: FaultyServer) -> dict[str, Any]:
-        return {"model": "openai/m", "api_base": srv.base_url, "api_key": "sk-x",
-                "input_cost_per_token": 1e-3, "output_cost_per_token": 1e-3}
+        return {
+            "model": "openai/m",
+            "api_base": srv.base_url,
+            "api_key": "sk-x",
+            "input_cost_per_token": 1e-3,
+            "output_cost_per_token": 1e-3,
+        }
 
-    return Router({
-        "tiers": {"cloud": {"models": [dep(cloud)]}, "local": {"models": [dep(local)], "private": True}},
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-        "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db", "journal_dir": str(tmp_path / "j")},
-        "cache": {"store": f"sqlite:///{tmp_path}/cache.db"},
-        **extra,
-    })
+    return Router(
+        {
+            "tiers": {"cloud": {"models": [dep(cloud)]}, "local": {"models": [dep(local)], "private": True}},
+            "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
+            "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db", "journal_dir": str(tmp_path / "j")},
+            "cache": {"store": f"sqlite:///{tmp_path}/cache.db"},
+            **extra,
+        }
+    )
 
 
 @pytest.mark.parametrize("path", ["complete", "acomplete", "stream", "astream"])
@@ -56,11 +63,13 @@ async def test_an_empty_or_malformed_answer_falls_back_on_every_call_path(
 
 def test_an_empty_answer_is_never_cached_and_replayed(faulty_server: Any, tmp_path: Path) -> None:
     only = faulty_server("empty_choices")
-    r = Router({
-        "tiers": {"cloud": {"models": [{"model": "openai/m", "api_base": only.base_url, "api_key": "sk-x"}]}},
-        "routing": {"default": "cloud"},
-        "cache": {"store": f"sqlite:///{tmp_path}/cache.db"},
-    })
+    r = Router(
+        {
+            "tiers": {"cloud": {"models": [{"model": "openai/m", "api_base": only.base_url, "api_key": "sk-x"}]}},
+            "routing": {"default": "cloud"},
+            "cache": {"store": f"sqlite:///{tmp_path}/cache.db"},
+        }
+    )
     with pytest.raises(AllTiersFailed) as e:
         r.complete("hello", H)
     assert isinstance(e.value.errors["cloud"], EmptyAnswer) and "no choices" in str(e.value)
@@ -74,8 +83,10 @@ def test_an_empty_answer_is_never_cached_and_replayed(faulty_server: Any, tmp_pa
 
 def test_adapters_raise_routed_errors_for_empty_answers_not_index_error(faulty_server: Any) -> None:
     only = faulty_server("empty_choices")
-    config = {"tiers": {"cloud": {"models": [{"model": "openai/m", "api_base": only.base_url, "api_key": "sk-x"}]}},
-              "routing": {"default": "cloud"}}
+    config = {
+        "tiers": {"cloud": {"models": [{"model": "openai/m", "api_base": only.base_url, "api_key": "sk-x"}]}},
+        "routing": {"default": "cloud"},
+    }
     with pytest.raises(AllTiersFailed):
         ChatRoutedLLM(config=config).invoke("hello", **H)
     with pytest.raises(AllTiersFailed):

@@ -18,25 +18,40 @@ pytestmark = pytest.mark.servers
 
 
 def cloud(base_url: str, **extra: Any) -> dict[str, Any]:
-    dep = {"model": "openai/cloud-model", "api_base": base_url, "api_key": "sk-test-cloud",
-           "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, **extra}
+    dep = {
+        "model": "openai/cloud-model",
+        "api_base": base_url,
+        "api_key": "sk-test-cloud",
+        "input_cost_per_token": 1e-6,
+        "output_cost_per_token": 2e-6,
+        **extra,
+    }
     return {"models": [dep]}
 
 
 def local(llama: LlamaServer) -> dict[str, Any]:
     return {
-        "models": [{"model": "openai/gemma-3-270m", "api_base": llama.base_url, "api_key": "sk-test",
-                    "max_tokens": 8, "context_window": 2048}],
+        "models": [
+            {
+                "model": "openai/gemma-3-270m",
+                "api_base": llama.base_url,
+                "api_key": "sk-test",
+                "max_tokens": 8,
+                "context_window": 2048,
+            }
+        ],
         "private": True,
     }
 
 
 def router(faulty: FaultyServer | str, llama: LlamaServer, **cloud_extra: Any) -> Router:
     base = faulty if isinstance(faulty, str) else faulty.base_url
-    return Router({
-        "tiers": {"cloud": cloud(base, **cloud_extra), "local": local(llama)},
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-    })
+    return Router(
+        {
+            "tiers": {"cloud": cloud(base, **cloud_extra), "local": local(llama)},
+            "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
+        }
+    )
 
 
 HINTS = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
@@ -89,10 +104,12 @@ def test_connection_refused_falls_back(llama_server: LlamaServer) -> None:
 
 def test_all_tiers_failing_names_each_failure(faulty_server: Any) -> None:
     a, b = faulty_server("error500"), faulty_server("rate_limit")
-    r = Router({
-        "tiers": {"a": cloud(a.base_url), "b": {**cloud(b.base_url), "private": True}},
-        "routing": {"default": "a", "fallbacks": {"a": ["b"]}},
-    })
+    r = Router(
+        {
+            "tiers": {"a": cloud(a.base_url), "b": {**cloud(b.base_url), "private": True}},
+            "routing": {"default": "a", "fallbacks": {"a": ["b"]}},
+        }
+    )
     with pytest.raises(AllTiersFailed) as e:
         r.complete("hi", HINTS)
     assert set(e.value.errors) == {"a", "b"}
@@ -168,10 +185,12 @@ def test_tools_only_reach_tool_capable_tiers(faulty_server: Any, llama_server: L
     plain = faulty_server("ok")  # a tier that cannot call tools
     tool_tier = local(llama_server)
     tool_tier["models"][0]["capabilities"] = {"tools": True}
-    r = Router({
-        "tiers": {"plain": cloud(plain.base_url), "tools": tool_tier},
-        "routing": {"default": "plain", "fallbacks": {"plain": ["tools"]}},
-    })
+    r = Router(
+        {
+            "tiers": {"plain": cloud(plain.base_url), "tools": tool_tier},
+            "routing": {"default": "plain", "fallbacks": {"plain": ["tools"]}},
+        }
+    )
 
     def get_weather(city: str) -> str:
         """Get the weather for a city."""

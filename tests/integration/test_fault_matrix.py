@@ -27,21 +27,35 @@ pytestmark = pytest.mark.servers
 
 H = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 ANSWER = "served by the healthy tier"
-FAULTS = ["error500", "rate_limit", "slow", "refused", "die_after_first_chunk", "auth_error", "bad_request",
-          "empty_choices", "malformed_chunk"]
+FAULTS = [
+    "error500",
+    "rate_limit",
+    "slow",
+    "refused",
+    "die_after_first_chunk",
+    "auth_error",
+    "bad_request",
+    "empty_choices",
+    "malformed_chunk",
+]
 STREAMING = {"stream", "astream", "llamaindex.astream_chat"}
 
 
 def router(first_base_url: str, healthy: FaultyServer) -> Router:
-    return Router({
-        "tiers": {
-            "cloud": {"models": [{"model": "openai/cloud", "api_base": first_base_url, "api_key": "sk-x",
-                                  "timeout": 1.0}]},
-            "local": {"models": [{"model": "openai/local", "api_base": healthy.base_url, "api_key": "sk-x"}],
-                      "private": True},
-        },
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-    })
+    return Router(
+        {
+            "tiers": {
+                "cloud": {
+                    "models": [{"model": "openai/cloud", "api_base": first_base_url, "api_key": "sk-x", "timeout": 1.0}]
+                },
+                "local": {
+                    "models": [{"model": "openai/local", "api_base": healthy.base_url, "api_key": "sk-x"}],
+                    "private": True,
+                },
+            },
+            "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
+        }
+    )
 
 
 async def lc_invoke(r: Router) -> tuple[str, str]:
@@ -99,8 +113,13 @@ async def test_fault_matrix(faulty_server: Any, fault: str, path: str) -> None:
     if fault == "refused":
         first, first_url = None, f"http://127.0.0.1:{closed_port()}/v1"
     else:
-        first = faulty_server(fault, delay_s=10, content="partial answer" if fault != "bad_request" else
-                              "Invalid value for 'temperature': expected a number between 0 and 2")
+        first = faulty_server(
+            fault,
+            delay_s=10,
+            content="partial answer"
+            if fault != "bad_request"
+            else "Invalid value for 'temperature': expected a number between 0 and 2",
+        )
         first_url = first.base_url
     r = router(first_url, healthy)
     expected_error: type[RoutedLLMError] | None = None

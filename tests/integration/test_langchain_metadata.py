@@ -24,13 +24,29 @@ USER = {"user_id": "u-42"}
 @pytest.fixture
 def llm(faulty_server: Any, tmp_path: Path) -> ChatRoutedLLM:
     srv: FaultyServer = faulty_server("ok", content="fine")
-    router = Router({
-        "tiers": {"cloud": {"models": [{"model": "openai/m", "api_base": srv.base_url, "api_key": "sk-x",
-                                        "input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}]}},
-        "routing": {"default": "cloud"},
-        "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db", "journal_dir": str(tmp_path / "j"),
-                    "record_metadata": ["user_id"]},
-    })
+    router = Router(
+        {
+            "tiers": {
+                "cloud": {
+                    "models": [
+                        {
+                            "model": "openai/m",
+                            "api_base": srv.base_url,
+                            "api_key": "sk-x",
+                            "input_cost_per_token": 1e-6,
+                            "output_cost_per_token": 1e-6,
+                        }
+                    ]
+                }
+            },
+            "routing": {"default": "cloud"},
+            "budgets": {
+                "store": f"sqlite:///{tmp_path}/ledger.db",
+                "journal_dir": str(tmp_path / "j"),
+                "record_metadata": ["user_id"],
+            },
+        }
+    )
     return ChatRoutedLLM(router=router, **H)
 
 

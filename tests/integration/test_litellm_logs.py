@@ -19,12 +19,18 @@ H = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 
 
 def router(bad: FaultyServer, ok: FaultyServer) -> Router:
-    return Router({
-        "tiers": {"cloud": {"models": [{"model": "openai/m", "api_base": bad.base_url, "api_key": "sk-x"}]},
-                  "local": {"models": [{"model": "openai/m", "api_base": ok.base_url, "api_key": "sk-x"}],
-                            "private": True}},
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-    })
+    return Router(
+        {
+            "tiers": {
+                "cloud": {"models": [{"model": "openai/m", "api_base": bad.base_url, "api_key": "sk-x"}]},
+                "local": {
+                    "models": [{"model": "openai/m", "api_base": ok.base_url, "api_key": "sk-x"}],
+                    "private": True,
+                },
+            },
+            "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
+        }
+    )
 
 
 @pytest.mark.parametrize("path", ["stream", "astream"])

@@ -17,10 +17,18 @@ pytestmark = pytest.mark.servers
 
 CASES: dict[str, list[dict[str, Any]]] = {
     "name field": [{"role": "user", "content": "hello there", "name": "alice.smith@example.com"}],
-    "image URL query": [{"role": "user", "content": [
-        {"type": "text", "text": "what is in this picture?"},
-        {"type": "image_url", "image_url": {"url": "https://img.example.com/p.png?owner=alice.smith%40example.com"}},
-    ]}],
+    "image URL query": [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is in this picture?"},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "https://img.example.com/p.png?owner=alice.smith%40example.com"},
+                },
+            ],
+        }
+    ],
     "full-width at sign": [{"role": "user", "content": "write to alice.smith＠example.com today"}],
     "zero-width spaces in a card": [{"role": "user", "content": "charge 4111\u200b1111\u200b1111\u200b1111 now"}],
     "dotted card number": [{"role": "user", "content": "charge 4111.1111.1111.1111 now"}],
@@ -30,13 +38,19 @@ CASES: dict[str, list[dict[str, Any]]] = {
 
 def tiers(cloud: FaultyServer, private: FaultyServer) -> Router:
     def dep(srv: FaultyServer) -> dict[str, Any]:
-        return {"model": "openai/m", "api_base": srv.base_url, "api_key": "sk-x",
-                "capabilities": {"tools": True, "vision": True}}
+        return {
+            "model": "openai/m",
+            "api_base": srv.base_url,
+            "api_key": "sk-x",
+            "capabilities": {"tools": True, "vision": True},
+        }
 
-    return Router({
-        "tiers": {"cloud": {"models": [dep(cloud)]}, "private": {"models": [dep(private)], "private": True}},
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["private"]}},
-    })
+    return Router(
+        {
+            "tiers": {"cloud": {"models": [dep(cloud)]}, "private": {"models": [dep(private)], "private": True}},
+            "routing": {"default": "cloud", "fallbacks": {"cloud": ["private"]}},
+        }
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))

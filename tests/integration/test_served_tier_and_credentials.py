@@ -19,8 +19,16 @@ HINTS = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 
 def _tier(server: FaultyServer, model: str, *, private: bool = False, **dep: Any) -> dict[str, Any]:
     return {
-        "models": [{"model": f"openai/{model}", "api_base": server.base_url, "api_key": "sk-test",
-                    "max_tokens": 16, "context_window": 4096, **dep}],
+        "models": [
+            {
+                "model": f"openai/{model}",
+                "api_base": server.base_url,
+                "api_key": "sk-test",
+                "max_tokens": 16,
+                "context_window": 4096,
+                **dep,
+            }
+        ],
         "private": private,
     }
 
@@ -35,14 +43,24 @@ def test_an_unset_key_fails_its_tier_by_name_and_the_call_falls_back(
     monkeypatch.delenv("RL_TEST_CLOUD_URL", raising=False)
     cloud = faulty_server("ok", content="from the cloud")
     backup = faulty_server("ok", content="from the backup")
-    router = Router({
-        "tiers": {
-            "cloud": {"models": [{"model": "openai/cloud-model", "api_base": "${RL_TEST_CLOUD_URL}",
-                                  "api_key": "${RL_TEST_CLOUD_KEY}", "max_tokens": 16}]},
-            "backup": _tier(backup, "backup-model"),
-        },
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["backup"]}},
-    })
+    router = Router(
+        {
+            "tiers": {
+                "cloud": {
+                    "models": [
+                        {
+                            "model": "openai/cloud-model",
+                            "api_base": "${RL_TEST_CLOUD_URL}",
+                            "api_key": "${RL_TEST_CLOUD_KEY}",
+                            "max_tokens": 16,
+                        }
+                    ]
+                },
+                "backup": _tier(backup, "backup-model"),
+            },
+            "routing": {"default": "cloud", "fallbacks": {"cloud": ["backup"]}},
+        }
+    )
     assert router.route("hi", HINTS).tier == "cloud"  # deciding needs no credentials
 
     result = router.complete("hi", HINTS)
@@ -68,13 +86,19 @@ def test_a_tier_with_one_deployment_missing_its_key_serves_from_the_other(
 ) -> None:
     monkeypatch.delenv("RL_TEST_MISSING_KEY", raising=False)
     good = faulty_server("ok", content="from the keyed deployment")
-    router = Router({
-        "tiers": {"cloud": {"models": [
-            {"model": "openai/a", "api_base": good.base_url, "api_key": "${RL_TEST_MISSING_KEY}"},
-            {"model": "openai/b", "api_base": good.base_url, "api_key": "sk-present"},
-        ]}},
-        "routing": {"default": "cloud"},
-    })
+    router = Router(
+        {
+            "tiers": {
+                "cloud": {
+                    "models": [
+                        {"model": "openai/a", "api_base": good.base_url, "api_key": "${RL_TEST_MISSING_KEY}"},
+                        {"model": "openai/b", "api_base": good.base_url, "api_key": "sk-present"},
+                    ]
+                }
+            },
+            "routing": {"default": "cloud"},
+        }
+    )
     for _ in range(3):
         result = router.complete("hi", HINTS, max_tokens=8)
         assert result.routing.model == "openai/b" and result.routing.attempts == []
@@ -88,12 +112,17 @@ def test_a_tier_with_one_deployment_missing_its_key_serves_from_the_other(
 def test_cascade_trail_names_the_serving_tier_and_a_fallback_is_not_a_second_opinion(faulty_server: Any) -> None:
     local = faulty_server("ok", content="Paris is the capital of France.", model="local-model")
     down = faulty_server("error500")
-    router = Router({
-        "tiers": {"local": _tier(local, "local-model", private=True),
-                  "fast": _tier(down, "fast-model"), "premium": _tier(down, "premium-model")},
-        "routing": {"default": "local", "fallbacks": {"fast": ["local"], "premium": ["local"]}},
-        "router_settings": {"num_retries": 0},
-    })
+    router = Router(
+        {
+            "tiers": {
+                "local": _tier(local, "local-model", private=True),
+                "fast": _tier(down, "fast-model"),
+                "premium": _tier(down, "premium-model"),
+            },
+            "routing": {"default": "local", "fallbacks": {"fast": ["local"], "premium": ["local"]}},
+            "router_settings": {"num_retries": 0},
+        }
+    )
     llm = ChatRoutedLLM(router=router)
     out = create_cascade_chain(llm, ["local", "fast", "premium"], AgreementVerifier(), max_tokens=16).invoke(
         {"question": "What is the capital of France?", "sensitivity": "public"}
@@ -135,8 +164,18 @@ def test_a_loaded_model_calls_with_the_secret_from_secrets_map_and_a_pickled_one
 
     server = faulty_server("ok", content="served")
     config = {
-        "tiers": {"cloud": {"models": [{"model": "openai/m", "api_base": server.base_url,
-                                        "api_key": "${RL_TEST_SERDE_KEY}", "max_tokens": 8}]}},
+        "tiers": {
+            "cloud": {
+                "models": [
+                    {
+                        "model": "openai/m",
+                        "api_base": server.base_url,
+                        "api_key": "${RL_TEST_SERDE_KEY}",
+                        "max_tokens": 8,
+                    }
+                ]
+            }
+        },
         "routing": {"default": "cloud"},
     }
     monkeypatch.setenv("RL_TEST_SERDE_KEY", "sk-original")
@@ -144,8 +183,12 @@ def test_a_loaded_model_calls_with_the_secret_from_secrets_map_and_a_pickled_one
     text = dumps(llm)
     assert "sk-original" not in text
     monkeypatch.delenv("RL_TEST_SERDE_KEY")
-    loaded = loads(text, allowed_objects=[ChatRoutedLLM], valid_namespaces=["langchain_routed_llm"],
-                   secrets_map={"RL_TEST_SERDE_KEY": "sk-from-secrets-map"})
+    loaded = loads(
+        text,
+        allowed_objects=[ChatRoutedLLM],
+        valid_namespaces=["langchain_routed_llm"],
+        secrets_map={"RL_TEST_SERDE_KEY": "sk-from-secrets-map"},
+    )
     assert loaded.invoke("hi").content == "served"
     assert server.chat_requests[-1].header("authorization") == "Bearer sk-from-secrets-map"
 

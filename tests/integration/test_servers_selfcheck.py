@@ -48,11 +48,7 @@ def test_error500(faulty_server: FaultyServerFactory) -> None:
 
 @pytest.mark.parametrize("retry_after", [None, 7])
 def test_rate_limit(faulty_server: FaultyServerFactory, retry_after: int | None) -> None:
-    srv = (
-        faulty_server("rate_limit")
-        if retry_after is None
-        else faulty_server("rate_limit", retry_after=retry_after)
-    )
+    srv = faulty_server("rate_limit") if retry_after is None else faulty_server("rate_limit", retry_after=retry_after)
     resp = httpx.post(f"{srv.base_url}/chat/completions", json=CHAT)
     assert resp.status_code == 429
     assert resp.headers["Retry-After"] == str(retry_after or 1)
@@ -197,9 +193,7 @@ def test_die_after_first_chunk_stream(faulty_server: FaultyServerFactory) -> Non
     srv = faulty_server("die_after_first_chunk", content="partial answer")
     lines: list[str] = []
     with pytest.raises(httpx.RemoteProtocolError):
-        with httpx.stream(
-            "POST", f"{srv.base_url}/chat/completions", json={**CHAT, "stream": True}
-        ) as resp:
+        with httpx.stream("POST", f"{srv.base_url}/chat/completions", json={**CHAT, "stream": True}) as resp:
             assert resp.status_code == 200
             assert resp.headers["content-type"] == "text/event-stream"
             for line in resp.iter_lines():
@@ -266,9 +260,7 @@ def test_openai_client_timeout(faulty_server: FaultyServerFactory) -> None:
 
 
 def test_openai_client_connection_refused() -> None:
-    client = openai.OpenAI(
-        base_url=f"http://127.0.0.1:{closed_port()}/v1", api_key="sk-test", max_retries=0
-    )
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{closed_port()}/v1", api_key="sk-test", max_retries=0)
     with pytest.raises(openai.APIConnectionError):
         client.chat.completions.create(model="m", messages=CHAT["messages"])
 

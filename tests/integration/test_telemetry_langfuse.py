@@ -22,8 +22,17 @@ ANSWER = "Hello from the faulty server."
 
 def config(cheap: FaultyServer, backup: FaultyServer, **extra: Any) -> dict[str, Any]:
     def tier(model: str, srv: FaultyServer) -> dict[str, Any]:
-        return {"models": [{"model": model, "api_base": srv.base_url, "api_key": DEPLOY_SECRET,
-                            "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}]}
+        return {
+            "models": [
+                {
+                    "model": model,
+                    "api_base": srv.base_url,
+                    "api_key": DEPLOY_SECRET,
+                    "input_cost_per_token": 1e-6,
+                    "output_cost_per_token": 2e-6,
+                }
+            ]
+        }
 
     return {
         "tiers": {"cheap": tier("openai/cheap-model", cheap), "backup": tier("openai/backup-model", backup)},
@@ -65,7 +74,9 @@ def test_fallback_call_is_one_generation_named_after_the_serving_model(
     # telemetry on: the routing score is computed for every call and recorded with its scorer
     assert gen.metadata("scorer") == "heuristic" and 0 <= gen.metadata("score") <= 1
     assert gen.json("langfuse.observation.usage_details") == {
-        "input": info.prompt_tokens, "output": info.completion_tokens, "total": info.total_tokens,
+        "input": info.prompt_tokens,
+        "output": info.completion_tokens,
+        "total": info.total_tokens,
     }
     assert gen.json("langfuse.observation.cost_details") == {"total": pytest.approx(info.cost_usd)}
     assert gen.attributes["langfuse.observation.level"] == "WARNING"  # served, but only after a failure
@@ -210,7 +221,8 @@ def test_config_section_builds_the_client_and_keeps_the_secret_out(
     public_key = f"pk-lf-cfg-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("LF_SECRET", "sk-lf-test-secret")
     cfg = config(
-        faulty_server("ok"), faulty_server("ok"),
+        faulty_server("ok"),
+        faulty_server("ok"),
         telemetry={"langfuse": {"public_key": public_key, "secret_key": "${LF_SECRET}", "host": otlp_receiver.url}},
     )
     router = Router(cfg)

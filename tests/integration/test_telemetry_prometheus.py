@@ -18,8 +18,17 @@ HINTS = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 
 def config(cheap: FaultyServer, backup: FaultyServer, prometheus: dict[str, Any] | None = None) -> dict[str, Any]:
     def tier(model: str, srv: FaultyServer) -> dict[str, Any]:
-        return {"models": [{"model": model, "api_base": srv.base_url, "api_key": "sk-test",
-                            "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}]}
+        return {
+            "models": [
+                {
+                    "model": model,
+                    "api_base": srv.base_url,
+                    "api_key": "sk-test",
+                    "input_cost_per_token": 1e-6,
+                    "output_cost_per_token": 2e-6,
+                }
+            ]
+        }
 
     return {
         "tiers": {"cheap": tier("openai/cheap-model", cheap), "backup": tier("openai/backup-model", backup)},
@@ -48,9 +57,11 @@ def test_fallback_counts_an_error_on_the_failed_tier_and_usage_on_the_serving_on
     assert value(router, "llm_token_usage_total", tier="backup", model=model, kind="prompt") == (
         first.prompt_tokens + second.prompt_tokens
     )
-    assert value(router, "llm_token_usage_total", tier="backup", model=model, kind="completion") == (
-        first.completion_tokens + second.completion_tokens
-    ) > 0
+    assert (
+        value(router, "llm_token_usage_total", tier="backup", model=model, kind="completion")
+        == (first.completion_tokens + second.completion_tokens)
+        > 0
+    )
     cost = first.cost_usd + second.cost_usd
     assert cost > 0
     assert value(router, "llm_cost_usd_total", tier="backup", model=model) == pytest.approx(cost)

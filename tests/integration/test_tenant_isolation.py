@@ -21,14 +21,23 @@ HINTS = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 
 def tenant(cloud: FaultyServer, local: FaultyServer) -> Router:
     def dep(srv: FaultyServer, key: str) -> dict[str, Any]:
-        return {"model": "openai/tenant-model", "api_base": srv.base_url, "api_key": key,
-                "input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}
+        return {
+            "model": "openai/tenant-model",
+            "api_base": srv.base_url,
+            "api_key": key,
+            "input_cost_per_token": 1e-6,
+            "output_cost_per_token": 1e-6,
+        }
 
-    return Router({
-        "tiers": {"cloud": {"models": [dep(cloud, "sk-cloud")]},
-                  "local": {"models": [dep(local, "sk-local")], "private": True}},
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-    })
+    return Router(
+        {
+            "tiers": {
+                "cloud": {"models": [dep(cloud, "sk-cloud")]},
+                "local": {"models": [dep(local, "sk-local")], "private": True},
+            },
+            "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
+        }
+    )
 
 
 def test_a_401_in_one_router_leaves_other_routers_alone(faulty_server: Any) -> None:

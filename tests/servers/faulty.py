@@ -170,9 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.owner._on_request(rec)
         return rec
 
-    def _send_json(
-        self, status: int, payload: Any, extra_headers: dict[str, str] | None = None
-    ) -> None:
+    def _send_json(self, status: int, payload: Any, extra_headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -236,9 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
         stream = bool(body.get("stream"))
 
         if cfg.mode == "error500":
-            self._send_json(
-                500, _error_body("The server had an error while processing your request.")
-            )
+            self._send_json(500, _error_body("The server had an error while processing your request."))
         elif cfg.mode == "rate_limit":
             self._send_json(
                 429,
@@ -317,8 +313,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not stream:
             cid = f"chatcmpl-faulty-{uuid.uuid4().hex[:12]}"
             model = str(body.get("model") or cfg.model)
-            payload = {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
-                       "choices": [], "usage": _usage(body, "")}
+            payload = {
+                "id": cid,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [],
+                "usage": _usage(body, ""),
+            }
             self._send_json(200, payload)
             return
         self._start_sse()
@@ -338,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             return
         self._start_sse()
-        self._write_chunk(b"data: {\"id\": \"chatcmpl-faulty\", \"choices\": [{\"delta\": \n\n")
+        self._write_chunk(b'data: {"id": "chatcmpl-faulty", "choices": [{"delta": \n\n')
         self._write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
@@ -369,9 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reset_connection()
 
 
-def _error_body(
-    message: str, err_type: str = "server_error", code: str | None = None
-) -> dict[str, Any]:
+def _error_body(message: str, err_type: str = "server_error", code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
 
 
@@ -413,9 +413,7 @@ def _chunk(
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": []
-        if delta is None
-        else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
     }
     if include_usage:
         chunk["usage"] = None  # as OpenAI does on every chunk but the last
@@ -590,11 +588,7 @@ class FaultyServer:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         """Only the chat-completion POSTs (ignores model listing / health probes)."""
-        return [
-            r
-            for r in self.requests
-            if r.method == "POST" and r.path.split("?", 1)[0] in _CHAT_PATHS
-        ]
+        return [r for r in self.requests if r.method == "POST" and r.path.split("?", 1)[0] in _CHAT_PATHS]
 
     def reset(self) -> None:
         """Forget counted connections and recorded requests."""

@@ -28,12 +28,29 @@ ADAPTERS = [ChatRoutedLLM, RoutedLLM]
 def _config(**extra: Any) -> dict[str, Any]:
     return {
         "tiers": {
-            "local": {"models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9",
-                                  "context_window": 2048, "max_tokens": 64}], "private": True},
+            "local": {
+                "models": [
+                    {
+                        "model": "ollama_chat/llama3.2:3b",
+                        "api_base": "http://127.0.0.1:9",
+                        "context_window": 2048,
+                        "max_tokens": 64,
+                    }
+                ],
+                "private": True,
+            },
             "cloud": {"models": [{"model": "openai/gpt-4o", "api_key": "${RL_TEST_CLOUD_KEY}"}]},
-            "literal": {"models": [{"model": "groq/llama-3.3-70b-versatile", "api_key": SECRET,
-                                    "context_window": 131072, "input_cost_per_token": 5.9e-7,
-                                    "output_cost_per_token": 7.9e-7}]},
+            "literal": {
+                "models": [
+                    {
+                        "model": "groq/llama-3.3-70b-versatile",
+                        "api_key": SECRET,
+                        "context_window": 131072,
+                        "input_cost_per_token": 5.9e-7,
+                        "output_cost_per_token": 7.9e-7,
+                    }
+                ]
+            },
         },
         "routing": {
             "default": "cloud",
@@ -82,9 +99,11 @@ def test_langchain_token_counts_are_the_policys(cloud_key: str) -> None:
     messages = [SystemMessage("Be brief."), HumanMessage("What is the capital of France?"), AIMessage("Paris.")]
     expected = litellm.token_counter(
         model=COUNTING_MODEL,
-        messages=[{"role": "system", "content": "Be brief."},
-                  {"role": "user", "content": "What is the capital of France?"},
-                  {"role": "assistant", "content": "Paris."}],
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is the capital of France?"},
+            {"role": "assistant", "content": "Paris."},
+        ],
     )
     assert llm.get_num_tokens_from_messages(messages) == expected
     assert llm.get_num_tokens("What is the capital of France?") == litellm.token_counter(
@@ -203,8 +222,11 @@ def test_the_core_refuses_content_of_the_wrong_type(content: Any, cloud_key: str
 def test_tool_results_and_tool_calls_are_content(cloud_key: str) -> None:
     messages = [
         {"role": "user", "content": "weather?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": ""},
     ]
     assert Router(_config()).route(messages).tier in ("local", "cloud")

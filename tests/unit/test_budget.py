@@ -32,12 +32,30 @@ CALL_COST = 0.05
 def cfg(budgets: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "tiers": {
-            "local": {"models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
-                      "private": True},
-            "fast": {"models": [{"model": "groq/llama-fast", "api_key": "k",
-                                 "input_cost_per_token": 1e-4, "output_cost_per_token": 1e-4}]},
-            "cloud": {"models": [{"model": "anthropic/claude-x", "api_key": "k",
-                                  "input_cost_per_token": 1e-3, "output_cost_per_token": 2e-3}]},
+            "local": {
+                "models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
+                "private": True,
+            },
+            "fast": {
+                "models": [
+                    {
+                        "model": "groq/llama-fast",
+                        "api_key": "k",
+                        "input_cost_per_token": 1e-4,
+                        "output_cost_per_token": 1e-4,
+                    }
+                ]
+            },
+            "cloud": {
+                "models": [
+                    {
+                        "model": "anthropic/claude-x",
+                        "api_key": "k",
+                        "input_cost_per_token": 1e-3,
+                        "output_cost_per_token": 2e-3,
+                    }
+                ]
+            },
         },
         "routing": {"default": "cloud", "fallbacks": {"cloud": ["fast", "local"], "fast": ["local"]}},
         "budgets": {"store": "memory://", **(budgets or {})},
@@ -71,16 +89,26 @@ def call(r: Router, hints: dict[str, Any] | None = None, **params: Any) -> Any:
         ({"keep_entries_days": -30}, "budgets.keep_entries_days: Input should be greater than 0"),
         ({"keep_entries_days": "a year"}, "budgets.keep_entries_days: Input should be a valid number"),
         ({"keep_entries_days": True}, "budgets.keep_entries_days: expected a number of days, not a boolean"),
-        ({"per_metadata": {"user_id": {"daily_usd": 1, "overrides": {"alice": {"daily_usd": -20}}}}},
-         "budgets.per_metadata.user_id.overrides.alice.daily_usd: Input should be greater than or equal to 0"),
-        ({"per_metadata": {"user_id": {"overrides": {"alice": {"daly_usd": 20}}}}},
-         "budgets.per_metadata.user_id.overrides.alice.daly_usd: unknown field"),
-        ({"per_metadata": {"user_id": {"overrides": {"alice": 20}}}},
-         "budgets.per_metadata.user_id.overrides.alice: Input should be a valid dictionary"),
-        ({"per_metadata": {"user_id": {"overrides": {"bob": {"monthly_usd": True}}}}},
-         "budgets.per_metadata.user_id.overrides.bob.monthly_usd: expected an amount in USD, not a boolean"),
-        ({"per_metadata": {"user_id": {"overrides": {True: {"daily_usd": 1}}}}},
-         "budgets.per_metadata.user_id.overrides: override key True is not text"),
+        (
+            {"per_metadata": {"user_id": {"daily_usd": 1, "overrides": {"alice": {"daily_usd": -20}}}}},
+            "budgets.per_metadata.user_id.overrides.alice.daily_usd: Input should be greater than or equal to 0",
+        ),
+        (
+            {"per_metadata": {"user_id": {"overrides": {"alice": {"daly_usd": 20}}}}},
+            "budgets.per_metadata.user_id.overrides.alice.daly_usd: unknown field",
+        ),
+        (
+            {"per_metadata": {"user_id": {"overrides": {"alice": 20}}}},
+            "budgets.per_metadata.user_id.overrides.alice: Input should be a valid dictionary",
+        ),
+        (
+            {"per_metadata": {"user_id": {"overrides": {"bob": {"monthly_usd": True}}}}},
+            "budgets.per_metadata.user_id.overrides.bob.monthly_usd: expected an amount in USD, not a boolean",
+        ),
+        (
+            {"per_metadata": {"user_id": {"overrides": {True: {"daily_usd": 1}}}}},
+            "budgets.per_metadata.user_id.overrides: override key True is not text",
+        ),
     ],
 )
 def test_bad_budget_config_names_the_field(budgets: dict[str, Any], needle: str) -> None:
@@ -203,8 +231,10 @@ def test_router_trims_the_sqlite_entry_log_and_report_still_works(
     assert main(["report", "--store", store, "--json", "--by", "user"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["calls"] == 2 and out["total_usd"] == pytest.approx(0.75)
-    assert out["by"]["user"] == [{"user": "alice", "calls": 1, "cost_usd": 0.5},
-                                 {"user": "carol", "calls": 1, "cost_usd": 0.25}]
+    assert out["by"]["user"] == [
+        {"user": "alice", "calls": 1, "cost_usd": 0.5},
+        {"user": "carol", "calls": 1, "cost_usd": 0.25},
+    ]
 
 
 def test_recording_an_entry_twice_counts_once(tmp_path: Path) -> None:
@@ -220,8 +250,9 @@ def test_recording_an_entry_twice_counts_once(tmp_path: Path) -> None:
 DAY = datetime(2026, 11, 18, 12, tzinfo=UTC).timestamp()  # a Wednesday
 
 
-def spend(r: Router, usd: float, *, tier: str = "cloud", model: str = "anthropic/claude-x",
-          now: float = DAY, **metadata: Any) -> None:
+def spend(
+    r: Router, usd: float, *, tier: str = "cloud", model: str = "anthropic/claude-x", now: float = DAY, **metadata: Any
+) -> None:
     r.budget.record(tier=tier, model=model, cost_usd=usd, metadata=metadata, now=now)
 
 
@@ -265,17 +296,27 @@ def test_per_user_limit_applies_to_that_user_only() -> None:
     r = Router(cfg({"per_metadata": {"user_id": {"daily_usd": 1}}}))
     spend(r, 1.5, user_id="alice")
     assert set(r.budget.closures({"user_id": "alice"}, now=DAY)) == {"cloud", "fast"}
-    assert "user_id=alice daily budget $1.00 spent ($1.50)" in r.budget.closures({"user_id": "alice"}, now=DAY)[
-        "cloud"].reason
+    assert (
+        "user_id=alice daily budget $1.00 spent ($1.50)"
+        in r.budget.closures({"user_id": "alice"}, now=DAY)["cloud"].reason
+    )
     assert r.budget.closures({"user_id": "bob"}, now=DAY) == {}
     assert r.budget.closures({}, now=DAY) == {}
 
 
-OVERRIDES = {"per_metadata": {"user_id": {
-    "daily_usd": 1, "monthly_usd": 30,
-    "overrides": {"alice": {"daily_usd": 20}, "batch-bot": {"daily_usd": None, "monthly_usd": 300},
-                  42: {"daily_usd": 5}},
-}}}
+OVERRIDES = {
+    "per_metadata": {
+        "user_id": {
+            "daily_usd": 1,
+            "monthly_usd": 30,
+            "overrides": {
+                "alice": {"daily_usd": 20},
+                "batch-bot": {"daily_usd": None, "monthly_usd": 300},
+                42: {"daily_usd": 5},
+            },
+        }
+    }
+}
 
 
 def test_per_metadata_override_raises_the_limit_for_that_value_only() -> None:
@@ -290,14 +331,16 @@ def test_per_metadata_override_raises_the_limit_for_that_value_only() -> None:
     assert r.budget.closures({"user_id": 42}, now=DAY) == {}  # YAML key 42: matches user_id 42
     spend(r, 3.5, user_id=42)
     assert r.budget.closures({"user_id": 42}, now=DAY)["cloud"].limit == (
-        "budgets.per_metadata.user_id.overrides.42.daily_usd")
+        "budgets.per_metadata.user_id.overrides.42.daily_usd"
+    )
 
     spend(r, 18.5, user_id="alice")
     closures = r.budget.closures({"user_id": "alice"}, now=DAY)
     assert set(closures) == {"cloud", "fast"}
     assert closures["cloud"].limit == "budgets.per_metadata.user_id.overrides.alice.daily_usd"
-    assert closures["cloud"].reason == ("user_id=alice daily budget $20.00 spent ($20.00); "
-                                        "limit budgets.per_metadata.user_id.overrides.alice.daily_usd")
+    assert closures["cloud"].reason == (
+        "user_id=alice daily budget $20.00 spent ($20.00); limit budgets.per_metadata.user_id.overrides.alice.daily_usd"
+    )
     assert r.budget.closures({"user_id": "bob"}, now=DAY + 86400) == {}  # others: their own windows
 
 
@@ -312,7 +355,8 @@ def test_per_metadata_override_inherits_the_windows_it_leaves_out() -> None:
     assert r.budget.closures({"user_id": "batch-bot"}, now=DAY) == {}  # $300/month of its own
     spend(r, 1, user_id="batch-bot")
     assert r.budget.closures({"user_id": "batch-bot"}, now=DAY)["cloud"].limit == (
-        "budgets.per_metadata.user_id.overrides.batch-bot.monthly_usd")
+        "budgets.per_metadata.user_id.overrides.batch-bot.monthly_usd"
+    )
 
 
 def test_per_metadata_override_from_yaml_downgrades_and_says_which_limit(tmp_path: Path) -> None:
@@ -335,22 +379,27 @@ budgets:
     assert call(r, alice).routing.tier == "cloud"  # $0.10 spent
     result = call(r, alice)
     assert result.routing.tier == "local"
-    assert ("closed by budget (user_id=alice daily budget $0.10 spent ($0.10); "
-            "limit budgets.per_metadata.user_id.overrides.alice.daily_usd)") in result.routing.reason
+    assert (
+        "closed by budget (user_id=alice daily budget $0.10 spent ($0.10); "
+        "limit budgets.per_metadata.user_id.overrides.alice.daily_usd)"
+    ) in result.routing.reason
     assert call(r, {"metadata": {"user_id": "bob"}}).routing.tier == "cloud"  # bob: the default $1
 
 
 def test_per_metadata_per_request_limit_and_its_override() -> None:
-    r = Router(cfg({"per_metadata": {"user_id": {"per_request_usd": 0.5,
-                                                 "overrides": {"alice": {"per_request_usd": 10}}}}}))
+    r = Router(
+        cfg({"per_metadata": {"user_id": {"per_request_usd": 0.5, "overrides": {"alice": {"per_request_usd": 10}}}}})
+    )
     # 2000 output tokens at $2e-3 = $4 on cloud
     d = r.route("hello", {**H, "metadata": {"user_id": "bob"}}, max_tokens=2000)
     assert d.tier == "fast" and "estimated cost $4.0080 > per-request limit $0.50" in d.reason
     assert r.route("hello", {**H, "metadata": {"user_id": "alice"}}, max_tokens=2000).tier == "cloud"
     d = r.route("hello", {**H, "metadata": {"user_id": "alice"}}, max_tokens=6000)  # $12 > alice's $10
     assert d.tier == "fast"
-    assert ("estimated cost $12.0080 > per-request limit $10.00; "
-            "limit budgets.per_metadata.user_id.overrides.alice.per_request_usd") in d.reason
+    assert (
+        "estimated cost $12.0080 > per-request limit $10.00; "
+        "limit budgets.per_metadata.user_id.overrides.alice.per_request_usd"
+    ) in d.reason
 
 
 def test_per_tag_limit_counts_each_tag() -> None:
@@ -396,8 +445,16 @@ def test_private_and_free_tiers_are_never_closed() -> None:
 def test_unpriced_cloud_tier_counts_as_paid() -> None:
     c = cfg({"daily_usd": 0})
     c["tiers"]["hf"] = {"models": [{"model": "huggingface/some/unknown-model", "api_base": "http://hf.invalid"}]}
-    c["tiers"]["freebie"] = {"models": [{"model": "openai/free", "api_base": "http://x.invalid",
-                                         "input_cost_per_token": 0, "output_cost_per_token": 0}]}
+    c["tiers"]["freebie"] = {
+        "models": [
+            {
+                "model": "openai/free",
+                "api_base": "http://x.invalid",
+                "input_cost_per_token": 0,
+                "output_cost_per_token": 0,
+            }
+        ]
+    }
     r = Router(c)
     assert "hf" in r.budget.paid_tiers and "freebie" not in r.budget.paid_tiers
 
@@ -422,16 +479,29 @@ def test_all_tiers_closed_gives_no_eligible_tier() -> None:
         ({"monthly_usd": 1}, {}, "budgets.monthly_usd", 1.0),
         ({"providers": {"anthropic": {"daily_usd": 1}}}, {}, "budgets.providers.anthropic.daily_usd", 1.0),
         ({"tiers": {"cloud": {"monthly_usd": 1}}}, {}, "budgets.tiers.cloud.monthly_usd", 1.0),
-        ({"per_metadata": {"user_id": {"daily_usd": 1}}}, {"user_id": "al"}, "budgets.per_metadata.user_id.daily_usd",
-         1.0),
-        ({"per_metadata": {"user_id": {"daily_usd": 100, "overrides": {"al": {"daily_usd": 1}}}}}, {"user_id": "al"},
-         "budgets.per_metadata.user_id.overrides.al.daily_usd", 1.0),
-        ({"per_metadata": {"user_id": {"weekly_usd": 1, "overrides": {"al": {"daily_usd": 5}}}}}, {"user_id": "al"},
-         "budgets.per_metadata.user_id.weekly_usd", 1.0),
+        (
+            {"per_metadata": {"user_id": {"daily_usd": 1}}},
+            {"user_id": "al"},
+            "budgets.per_metadata.user_id.daily_usd",
+            1.0,
+        ),
+        (
+            {"per_metadata": {"user_id": {"daily_usd": 100, "overrides": {"al": {"daily_usd": 1}}}}},
+            {"user_id": "al"},
+            "budgets.per_metadata.user_id.overrides.al.daily_usd",
+            1.0,
+        ),
+        (
+            {"per_metadata": {"user_id": {"weekly_usd": 1, "overrides": {"al": {"daily_usd": 5}}}}},
+            {"user_id": "al"},
+            "budgets.per_metadata.user_id.weekly_usd",
+            1.0,
+        ),
     ],
 )
-def test_raise_at_each_limit_kind(budgets: dict[str, Any], metadata: dict[str, Any], limit: str,
-                                  limit_usd: float) -> None:
+def test_raise_at_each_limit_kind(
+    budgets: dict[str, Any], metadata: dict[str, Any], limit: str, limit_usd: float
+) -> None:
     r = Router(cfg({**budgets, "on_exceeded": "raise"}))
     spend(r, 1.25, now=datetime.now(UTC).timestamp(), **metadata)
     with pytest.raises(BudgetExceeded) as err:
@@ -443,8 +513,14 @@ def test_raise_at_each_limit_kind(budgets: dict[str, Any], metadata: dict[str, A
 
 
 def test_raise_names_the_override_limit_once() -> None:
-    r = Router(cfg({"per_metadata": {"user_id": {"daily_usd": 100, "overrides": {"al": {"daily_usd": 1}}}},
-                    "on_exceeded": "raise"}))
+    r = Router(
+        cfg(
+            {
+                "per_metadata": {"user_id": {"daily_usd": 100, "overrides": {"al": {"daily_usd": 1}}}},
+                "on_exceeded": "raise",
+            }
+        )
+    )
     call(r, {"metadata": {"user_id": "bob"}})
     spend(r, 1.25, now=datetime.now(UTC).timestamp(), user_id="al")
     call(r, {"metadata": {"user_id": "bob"}})  # bob: still the default $100
@@ -493,8 +569,13 @@ def test_raise_mode_still_serves_a_cached_answer_for_free(mode: str) -> None:
 
 
 def test_alerts_fire_once_per_threshold_per_window(tmp_path: Path) -> None:
-    c = cfg({"store": f"sqlite:///{tmp_path}/ledger.db", "daily_usd": 1,
-             "alert_at": [0.8, {"at": 0.95, "notify": ["operator_alpha", "operator_beta"]}]})
+    c = cfg(
+        {
+            "store": f"sqlite:///{tmp_path}/ledger.db",
+            "daily_usd": 1,
+            "alert_at": [0.8, {"at": 0.95, "notify": ["operator_alpha", "operator_beta"]}],
+        }
+    )
     r1, r2 = Router(c), Router(c)  # two processes' worth of routers on one ledger
     seen: list[BudgetAlert] = []
     r1.budget.on_alert(seen.append)
@@ -599,8 +680,13 @@ ENV = {"HF_ENDPOINT_URL": "http://hf.invalid", "HF_API_KEY": "hf_test", "GROQ_AP
 def seed_router(name: str, tmp_path: Path) -> Router:
     c = load_config(CONFIGS / name, env=ENV)
     assert c.budgets is not None
-    return Router(c.model_copy(update={"budgets": c.budgets.model_copy(
-        update={"store": type(c.budgets.store)(f"sqlite:///{tmp_path}/l.db")})}))
+    return Router(
+        c.model_copy(
+            update={
+                "budgets": c.budgets.model_copy(update={"store": type(c.budgets.store)(f"sqlite:///{tmp_path}/l.db")})
+            }
+        )
+    )
 
 
 def test_seed000_budgets(tmp_path: Path) -> None:
@@ -608,7 +694,9 @@ def test_seed000_budgets(tmp_path: Path) -> None:
     b = r.config.budgets
     assert (b.daily_usd, b.weekly_usd, b.monthly_usd) == (50, 250, 1000)
     assert [(a.at, a.notify, a.action) for a in b.alerts] == [
-        (0.8, ["operator_alpha"], "notify"), (0.95, ["operator_alpha", "operator_beta"], "downgrade")]
+        (0.8, ["operator_alpha"], "notify"),
+        (0.95, ["operator_alpha", "operator_beta"], "downgrade"),
+    ]
     seen: list[BudgetAlert] = []
     r.budget.on_alert(seen.append)
     hints = {**H, "complexity": "complex"}
@@ -642,8 +730,7 @@ def test_seed003_budgets(tmp_path: Path) -> None:
     d = r.route("x", hints, max_tokens=40_000)
     assert d.tier == "premium-openai" and "per-request limit $0.50" in d.reason
     # anthropic daily $5: spent -> premium closes, GPT-4o takes over
-    spend(r, 5.01, tier="premium", model="anthropic/claude-sonnet-4-20250514",
-          now=datetime.now(UTC).timestamp())
+    spend(r, 5.01, tier="premium", model="anthropic/claude-sonnet-4-20250514", now=datetime.now(UTC).timestamp())
     d = r.route("x", hints, max_tokens=1000)
     assert d.tier == "premium-openai" and "anthropic daily budget $5.00 spent ($5.01)" in d.reason
     # the whole $10 spent -> "Daily budget exceeded - using local LLM"

@@ -13,8 +13,9 @@ from routed_llm.cli import main
 D1 = datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()
 D2 = datetime(2026, 11, 21, 10, tzinfo=UTC).timestamp()
 ENTRIES = [
-    SpendEntry("a", D1, "premium", "anthropic/claude-sonnet-4", "anthropic", 0.25,
-               {"user_id": "alice", "tags": ["rag"]}),
+    SpendEntry(
+        "a", D1, "premium", "anthropic/claude-sonnet-4", "anthropic", 0.25, {"user_id": "alice", "tags": ["rag"]}
+    ),
     SpendEntry("b", D1, "fast", "groq/llama-3.3-70b", "groq", 0.01, {"user_id": "bob", "tags": ["rag", "eval"]}),
     SpendEntry("c", D2, "premium", "anthropic/claude-sonnet-4", "anthropic", 0.5, {"user_id": "alice"}),
     SpendEntry("d", D2, "local", "ollama_chat/llama3.2:3b", "ollama_chat", 0.0, {}),
@@ -56,8 +57,9 @@ def test_report_cli_json(ledger_url: str, capsys: pytest.CaptureFixture[str]) ->
     assert [r["day"] for r in out["by"]["day"]] == ["2026-11-20", "2026-11-21"]
 
 
-def test_report_cli_tables_and_config_store(tmp_path: Path, ledger_url: str,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_cli_tables_and_config_store(
+    tmp_path: Path, ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "routing.yaml"
     cfg.write_text(
         "tiers: {local: {models: [{model: ollama_chat/x}], private: true}}\n"

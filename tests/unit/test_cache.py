@@ -21,10 +21,20 @@ ANSWER = "The quick brown fox jumps over the lazy dog, twice."
 def cfg(cache: dict[str, Any] | None = None, budgets: bool = True) -> dict[str, Any]:
     c: dict[str, Any] = {
         "tiers": {
-            "local": {"models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
-                      "private": True},
-            "cloud": {"models": [{"model": "anthropic/claude-x", "api_key": "k",
-                                  "input_cost_per_token": 1e-3, "output_cost_per_token": 2e-3}]},
+            "local": {
+                "models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
+                "private": True,
+            },
+            "cloud": {
+                "models": [
+                    {
+                        "model": "anthropic/claude-x",
+                        "api_key": "k",
+                        "input_cost_per_token": 1e-3,
+                        "output_cost_per_token": 2e-3,
+                    }
+                ]
+            },
         },
         "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
         "cache": {"store": "memory://", **(cache or {})},
@@ -39,9 +49,7 @@ def call(r: Router, hints: dict[str, Any] | None = None, **params: Any) -> Any:
 
 
 def text(items: list[Any]) -> str:
-    return "".join(
-        c.choices[0].delta.content or "" for c in items if not isinstance(c, StreamEnd) and c.choices
-    )
+    return "".join(c.choices[0].delta.content or "" for c in items if not isinstance(c, StreamEnd) and c.choices)
 
 
 def test_a_repeated_call_is_a_free_cache_hit() -> None:
@@ -90,7 +98,8 @@ def test_transport_params_do_not_change_the_key() -> None:
     d = r.route("hello there", H)
     msgs = [{"role": "user", "content": "hello there"}]
     assert r.cache.key(d, msgs, {"temperature": 0}) == r.cache.key(
-        d, msgs, {"temperature": 0, "timeout": 5, "stream": True, "metadata": {"x": 1}})
+        d, msgs, {"temperature": 0, "timeout": 5, "stream": True, "metadata": {"x": 1}}
+    )
 
 
 def test_messages_and_tier_chain_are_part_of_the_key() -> None:
@@ -150,9 +159,13 @@ async def test_async_paths_share_the_cache() -> None:
 
 
 def test_tool_calls_survive_the_cache() -> None:
-    answer = CachedAnswer(content=None, tool_calls=[
-        {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}],
-        finish_reason="tool_calls", tier="cloud", model="anthropic/claude-x")
+    answer = CachedAnswer(
+        content=None,
+        tool_calls=[{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}],
+        finish_reason="tool_calls",
+        tier="cloud",
+        model="anthropic/claude-x",
+    )
     response = answer.response()
     assert response.choices[0].message.tool_calls[0].function.name == "lookup"
     recorder = StreamRecorder()
@@ -218,13 +231,14 @@ def test_langchain_and_llamaindex_share_hits() -> None:
     assert resp.message.content == ANSWER and resp.additional_kwargs["routing"]["cached"] is True
 
 
-
 _ROUTERS = {private: Router(cfg({"private": private}, budgets=False)) for private in (False, True)}
-CALL = st.fixed_dictionaries({
-    "sensitivity": st.sampled_from(["public", "internal", "confidential"]),
-    "tier": st.sampled_from([None, "local", "cloud"]),
-    "prompt": st.sampled_from(["hello there", "my IBAN please"]),
-})
+CALL = st.fixed_dictionaries(
+    {
+        "sensitivity": st.sampled_from(["public", "internal", "confidential"]),
+        "tier": st.sampled_from([None, "local", "cloud"]),
+        "prompt": st.sampled_from(["hello there", "my IBAN please"]),
+    }
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -51,13 +51,17 @@ class Scripted:
 def answerer(calls: list[str]) -> Any:
     def answer(tier: str, history: Sequence[Attempt]) -> Attempt:
         calls.append(tier)
-        return Attempt(tier, f"answer from {tier}", model=f"m-{tier}", cost_usd=COST[tier], prompt_tokens=3,
-                       completion_tokens=4)
+        return Attempt(
+            tier, f"answer from {tier}", model=f"m-{tier}", cost_usd=COST[tier], prompt_tokens=3, completion_tokens=4
+        )
+
     return answer
 
 
-@pytest.mark.parametrize(("accept_at", "expected"), [("cheap", ["cheap"]), ("mid", ["cheap", "mid"]),
-                                                      ("premium", ["cheap", "mid", "premium"])])
+@pytest.mark.parametrize(
+    ("accept_at", "expected"),
+    [("cheap", ["cheap"]), ("mid", ["cheap", "mid"]), ("premium", ["cheap", "mid", "premium"])],
+)
 def test_escalates_exactly_until_the_verifier_accepts(accept_at: str, expected: list[str]) -> None:
     calls: list[str] = []
     v = Scripted({t: t == accept_at for t in TIERS})
@@ -80,8 +84,13 @@ def test_last_tier_is_kept_when_the_verifier_still_rejects() -> None:
 def test_confidential_never_reaches_a_forbidden_tier_and_returns_the_best_allowed_answer() -> None:
     calls: list[str] = []
     scores = {"cheap": Verdict(False, 0.6, "meh"), "mid": Verdict(False, 0.3, "worse"), "premium": Verdict(True, 1)}
-    r = cascade("q", TIERS, answerer(calls), Scripted(scores),
-                allowed=lambda t: None if t != "premium" else "confidential question; tier is not private")
+    r = cascade(
+        "q",
+        TIERS,
+        answerer(calls),
+        Scripted(scores),
+        allowed=lambda t: None if t != "premium" else "confidential question; tier is not private",
+    )
     assert calls == ["cheap", "mid"]
     assert r.outcome == "blocked"
     assert r.answer.tier == "cheap"  # best score among the allowed answers

@@ -32,8 +32,9 @@ def test_attempt_strips_the_confidence_line_and_reads_logprobs() -> None:
     a = _attempt("mid", "Canberra.\nConfidence: 0.85", info, None, True)
     assert a.text == "Canberra." and a.confidence == 0.85 and a.cost_usd == 0.5 and a.metadata["served_tier"] == "mid"
     assert _attempt("mid", "Canberra.\nConfidence: 0.85", info, None, False).confidence is None
-    resp = SimpleNamespace(choices=[SimpleNamespace(logprobs=SimpleNamespace(content=[{"logprob": -0.1},
-                                                                                      SimpleNamespace(logprob=-0.2)]))])
+    resp = SimpleNamespace(
+        choices=[SimpleNamespace(logprobs=SimpleNamespace(content=[{"logprob": -0.1}, SimpleNamespace(logprob=-0.2)]))]
+    )
     assert _logprobs(resp) == (-0.1, -0.2)
     assert _logprobs(SimpleNamespace(choices=[SimpleNamespace(logprobs=None)])) is None
 

@@ -84,9 +84,7 @@ def test_prompt_count_equals_litellm_token_counter(messages: list[dict[str, Any]
     st.booleans(),
 )
 def test_prompt_count_equals_litellm_token_counter_on_random_text(messages: list[dict[str, Any]], tools: bool) -> None:
-    assert count_prompt_tokens(messages, TOOLS if tools else None) == _litellm_count(
-        messages, TOOLS if tools else None
-    )
+    assert count_prompt_tokens(messages, TOOLS if tools else None) == _litellm_count(messages, TOOLS if tools else None)
 
 
 def test_prompt_count_follows_litellms_disable_switch(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,7 +104,6 @@ def test_score_cli_with_the_learned_scorer_prints_tier_scores(
     assert len(rows) == 2 and all(r["scorer"].startswith("learned:") and r["tier_scores"] for r in rows)
 
 
-
 @pytest.fixture(scope="module")
 def recombined_scores() -> list[float]:
     """Packaged-scorer scores of 16,000 prompts recombined from the lines of the bundled public prompts."""

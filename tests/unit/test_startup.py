@@ -103,13 +103,15 @@ def test_text_counts_equal_litellm_token_counter(text: str) -> None:
 
 
 def test_the_bundled_price_map_gives_the_profiles_litellm_model_cost_gives(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = load_config({
-        "tiers": {
-            "a": {"models": [{"model": "openai/gpt-4o"}, {"model": "gpt-4o-mini"}]},
-            "b": {"models": [{"model": "anthropic/claude-3-5-haiku-20241022"}]},
-        },
-        "routing": {"default": "a"},
-    })
+    config = load_config(
+        {
+            "tiers": {
+                "a": {"models": [{"model": "openai/gpt-4o"}, {"model": "gpt-4o-mini"}]},
+                "b": {"models": [{"model": "anthropic/claude-3-5-haiku-20241022"}]},
+            },
+            "routing": {"default": "a"},
+        }
+    )
     with_litellm = build_profiles(config)
     monkeypatch.delitem(sys.modules, "litellm")  # as in a process that has not imported it
     without = build_profiles(config)
@@ -180,8 +182,11 @@ def test_explain_and_report_on_kosmos_work_without_its_keys(
 def test_an_unset_variable_outside_deployment_credentials_is_still_a_load_error() -> None:
     with pytest.raises(ConfigError, match=r"budgets\.store: environment variable RL_TEST_NOT_SET is not set"):
         load_config(
-            {"tiers": {"a": {"models": [{"model": "openai/gpt-4o"}]}}, "routing": {"default": "a"},
-             "budgets": {"store": "${RL_TEST_NOT_SET}"}},
+            {
+                "tiers": {"a": {"models": [{"model": "openai/gpt-4o"}]}},
+                "routing": {"default": "a"},
+                "budgets": {"store": "${RL_TEST_NOT_SET}"},
+            },
             env={},
         )
 

@@ -438,9 +438,7 @@ class ChatRoutedLLM(BaseChatModel):
 
     def _default_hints(self) -> dict[str, Any]:
         """Return the hints this model's own fields set (``tier``, ``task``, ...), without the unset ones."""
-        return {
-            k: v for k in HINT_KEYS if k in type(self).model_fields and (v := getattr(self, k)) is not None
-        }
+        return {k: v for k in HINT_KEYS if k in type(self).model_fields and (v := getattr(self, k)) is not None}
 
     def _payload(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
