@@ -18,6 +18,7 @@ from routed_llm import BudgetExceeded, NoEligibleTier, Router
 from routed_llm.budget import BudgetManager, to_nano
 from routed_llm.config import BudgetsConfig, load_config
 from tests.servers.fixtures import FaultyServerFactory
+from tests.tiers import cloud_at, local_and_cloud
 
 pytestmark = pytest.mark.servers
 
@@ -165,28 +166,7 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 def budget_router(store: str, **budgets: Any) -> Router:
     budgets.setdefault("journal_dir", tempfile.mkdtemp(prefix="routed-llm-journal-"))  # never the home directory
-    return Router(
-        {
-            "tiers": {
-                "local": {
-                    "models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
-                    "private": True,
-                },
-                "cloud": {
-                    "models": [
-                        {
-                            "model": "anthropic/claude-x",
-                            "api_key": "k",
-                            "input_cost_per_token": 1e-3,
-                            "output_cost_per_token": 2e-3,
-                        }
-                    ]
-                },
-            },
-            "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-            "budgets": {"store": store, "daily_usd": 10, **budgets},
-        }
-    )
+    return Router(local_and_cloud(budgets={"store": store, "daily_usd": 10, **budgets}))
 
 
 def test_redis_going_away_fails_closed_and_loses_no_spend(own_redis: OwnRedis) -> None:
@@ -224,19 +204,7 @@ def faulty_router(base_url: str, tmp_path: Path, **budgets: Any) -> Router:
     return Router(
         load_config(
             {
-                "tiers": {
-                    "cloud": {
-                        "models": [
-                            {
-                                "model": "openai/cloud-model",
-                                "api_base": base_url,
-                                "api_key": "sk-test",
-                                "input_cost_per_token": 1e-5,
-                                "output_cost_per_token": 3e-5,
-                            }
-                        ]
-                    }
-                },
+                "tiers": {"cloud": cloud_at(base_url)},
                 "routing": {"default": "cloud"},
                 "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db", **budgets},
             }

@@ -17,6 +17,7 @@ from routed_llm.budget import BudgetManager, to_nano
 from routed_llm.cli import main as cli_main
 from routed_llm.config import BudgetsConfig
 from tests.integration.test_budget_ledger import OwnRedis
+from tests.tiers import local_and_cloud
 
 pytestmark = pytest.mark.servers
 
@@ -130,28 +131,7 @@ def test_redis_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
 
 
 def budget_router(store: str, journal: Path, **budgets: Any) -> Router:
-    return Router(
-        {
-            "tiers": {
-                "local": {
-                    "models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
-                    "private": True,
-                },
-                "cloud": {
-                    "models": [
-                        {
-                            "model": "anthropic/claude-x",
-                            "api_key": "k",
-                            "input_cost_per_token": 1e-3,
-                            "output_cost_per_token": 2e-3,
-                        }
-                    ]
-                },
-            },
-            "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-            "budgets": {"store": store, "daily_usd": 10, "journal_dir": str(journal), **budgets},
-        }
-    )
+    return Router(local_and_cloud(budgets={"store": store, "daily_usd": 10, "journal_dir": str(journal), **budgets}))
 
 
 @pytest.mark.parametrize("how", ["truncated", "deleted"])

@@ -7,6 +7,7 @@ import pytest
 
 from routed_llm import Router, StreamEnd
 from tests.servers.fixtures import FaultyServerFactory
+from tests.tiers import cloud_at
 
 pytestmark = pytest.mark.servers
 
@@ -16,19 +17,7 @@ H = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 def router(base_url: str, cache: dict[str, Any], tmp_path: Path) -> Router:
     return Router(
         {
-            "tiers": {
-                "cloud": {
-                    "models": [
-                        {
-                            "model": "openai/cloud-model",
-                            "api_base": base_url,
-                            "api_key": "sk-test",
-                            "input_cost_per_token": 1e-5,
-                            "output_cost_per_token": 3e-5,
-                        }
-                    ]
-                }
-            },
+            "tiers": {"cloud": cloud_at(base_url)},
             "routing": {"default": "cloud"},
             "cache": cache,
             "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db"},

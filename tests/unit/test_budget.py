@@ -23,6 +23,7 @@ from routed_llm import (
     load_config,
 )
 from routed_llm.budget import MemoryLedger, SpendEntry, SQLiteLedger, window_keys
+from tests.tiers import priced_cloud, unreachable_local
 
 H = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 # mock_response: 10 prompt + 20 completion tokens -> 10*1e-3 + 20*2e-3 = $0.05 per call on "cloud"
@@ -32,10 +33,7 @@ CALL_COST = 0.05
 def cfg(budgets: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "tiers": {
-            "local": {
-                "models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
-                "private": True,
-            },
+            "local": unreachable_local(),
             "fast": {
                 "models": [
                     {
@@ -46,16 +44,7 @@ def cfg(budgets: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
                     }
                 ]
             },
-            "cloud": {
-                "models": [
-                    {
-                        "model": "anthropic/claude-x",
-                        "api_key": "k",
-                        "input_cost_per_token": 1e-3,
-                        "output_cost_per_token": 2e-3,
-                    }
-                ]
-            },
+            "cloud": priced_cloud(),
         },
         "routing": {"default": "cloud", "fallbacks": {"cloud": ["fast", "local"], "fast": ["local"]}},
         "budgets": {"store": "memory://", **(budgets or {})},

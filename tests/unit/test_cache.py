@@ -13,32 +13,14 @@ from pydantic import BaseModel
 from routed_llm import ConfigError, Router, StreamEnd, TierNotAllowed, load_config
 from routed_llm.cache import CachedAnswer, MemoryCacheStore, ResponseCache, StreamRecorder
 from routed_llm.config import CacheConfig
+from tests.tiers import local_and_cloud
 
 H = {"sensitivity": "public", "task": "chat", "complexity": "simple"}
 ANSWER = "The quick brown fox jumps over the lazy dog, twice."
 
 
 def cfg(cache: dict[str, Any] | None = None, budgets: bool = True) -> dict[str, Any]:
-    c: dict[str, Any] = {
-        "tiers": {
-            "local": {
-                "models": [{"model": "ollama_chat/llama3.2:3b", "api_base": "http://127.0.0.1:9"}],
-                "private": True,
-            },
-            "cloud": {
-                "models": [
-                    {
-                        "model": "anthropic/claude-x",
-                        "api_key": "k",
-                        "input_cost_per_token": 1e-3,
-                        "output_cost_per_token": 2e-3,
-                    }
-                ]
-            },
-        },
-        "routing": {"default": "cloud", "fallbacks": {"cloud": ["local"]}},
-        "cache": {"store": "memory://", **(cache or {})},
-    }
+    c = local_and_cloud(cache={"store": "memory://", **(cache or {})})
     if budgets:
         c["budgets"] = {"store": "memory://"}
     return c
