@@ -7,21 +7,9 @@ module still forwards to the new one for a release; run ``python -m benchmarks.o
 
 from __future__ import annotations
 
-import warnings
+from routed_llm.bench._moved import forward
 
-_MOVED = (
-    "routed_llm.bench.overhead moved to benchmarks/overhead.py in the routed-llm repository: "
-    "run `uv run python -m benchmarks.overhead` from the repository root"
-)
-warnings.warn(_MOVED, DeprecationWarning, stacklevel=2)
-
-try:
-    from benchmarks.overhead import *  # noqa: F403
-    from benchmarks.overhead import main
-except ModuleNotFoundError as e:  # an installed wheel: the benchmarks folder is not there
-    if e.name != "benchmarks":
-        raise
-    raise ModuleNotFoundError(_MOVED) from e
+_new = forward("overhead", globals())
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    raise SystemExit(_new.main())
