@@ -167,12 +167,12 @@ class EmbeddedLlamaCpp(CustomLLM):
         self._models: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._registry_lock = threading.Lock()
-        self._close_at_exit = False
+        atexit.register(self.close)
 
     def close(self) -> None:
         """Free every loaded model now; the next call loads it again.
 
-        Registered with `atexit` when the first model loads: left to ``Llama.__del__``
+        Registered with `atexit` (a no-op if nothing was loaded): left to ``Llama.__del__``
         at interpreter shutdown, llama-cpp-python frees its model after its own module
         globals are gone and prints ``TypeError: 'NoneType' object is not callable``.
         A model busy generating (its lock held) is left alone.
@@ -211,9 +211,6 @@ class EmbeddedLlamaCpp(CustomLLM):
                     llm.chat_format = CHATML_TOOLS_FORMAT  # a ChatML GGUF gets tool calls and JSON grammars too
                 self._models[name] = llm
                 self._locks[name] = threading.Lock()
-                if not self._close_at_exit:
-                    atexit.register(self.close)
-                    self._close_at_exit = True
             return self._models[name], self._locks[name]
 
     @staticmethod
@@ -452,7 +449,7 @@ def _bounded_schema(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
     def count(node: Any, repeat: int) -> None:
         nonlocal strings, values
         if isinstance(node, dict):
-            if node.get("type") == "string" and not ({"enum", "const", "pattern", "format"} & node.keys()):
+            if _free_string(node):
                 strings += repeat
             if "type" in node:
                 values += repeat
@@ -472,7 +469,7 @@ def _bounded_schema(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
         if not isinstance(node, dict):
             return node
         out = {k: bound(v) for k, v in node.items()}
-        if out.get("type") == "string" and not ({"enum", "const", "pattern", "format"} & out.keys()):
+        if _free_string(out):
             out["maxLength"] = min(int(out.get("maxLength", max_length)), max_length)
         elif out.get("type") == "array":
             out["maxItems"] = min(int(out.get("maxItems", _RETRY_MAX_ITEMS)), _RETRY_MAX_ITEMS)
@@ -480,6 +477,11 @@ def _bounded_schema(schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
         return out
 
     return dict(bound(schema))
+
+
+def _free_string(node: dict[str, Any]) -> bool:
+    """Tell whether a schema node is a string whose length nothing else bounds (no enum, const, pattern, format)."""
+    return node.get("type") == "string" and not ({"enum", "const", "pattern", "format"} & node.keys())
 
 
 def _chooser(tools: list[dict[str, Any]], required: bool) -> dict[str, Any]:
