@@ -26,6 +26,7 @@ import math
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -189,8 +190,6 @@ def hashed_ngrams(text: str, dims: int = HASHED_DIMS) -> np.ndarray:
     letters and digits: other scripts leave this block (near) empty and are read
     by the embedding alone.
     """
-    import zlib
-
     import numpy as np
 
     words = _HASHED_WORD.findall(clip_text(text)[0].lower())
