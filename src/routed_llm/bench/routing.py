@@ -175,8 +175,7 @@ def routellm_table(
     """Every router's APGR / CPT on each target, side by side (learned: 5-fold, refitted per fold)."""
     from routed_llm.scoring.learned import LearnedScorer
 
-    meta = LearnedScorer.load().meta
-    fit = meta.get("hyper_parameters", {})
+    fit = LearnedScorer.load().meta.get("hyper_parameters", {})
     hard = difficulties(sets) if fit.get("difficulty_weight") else None
     table: dict[str, list[RouterRow]] = {}
     for name in targets:
