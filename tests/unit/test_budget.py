@@ -819,3 +819,10 @@ def test_redis_journal_directories_are_per_server_and_database_and_never_name_cr
     }
     assert base not in others and len(others) == 3
     assert redis_journal_name("redis://localhost") == redis_journal_name("redis://localhost:6379/0")
+
+
+def test_a_redis_journal_directory_is_one_path_component_whatever_the_url_holds() -> None:
+    from routed_llm.budget.manager import redis_journal_name
+
+    name = redis_journal_name("redis://cache.internal:6380/../../etc")
+    assert Path(name).name == name and "/" not in name  # never escapes ~/.routed_llm/unrecorded/

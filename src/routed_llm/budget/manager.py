@@ -111,8 +111,11 @@ def redis_journal_name(url: str) -> str:
     db = parts.path.strip("/") or "0"
     keyed = f"{parts.scheme.lower()}://{host}:{port}/{db}"
     digest = hashlib.sha256(keyed.encode()).hexdigest()[:8]
-    safe_host = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
-    return f"redis-{safe_host}-{port}-db{db}-{digest}"
+
+    def safe(text: str) -> str:  # one path component, whatever the URL holds ("..", "/")
+        return "".join(c if c.isalnum() or c in ".-" else "_" for c in text)
+
+    return f"redis-{safe(host)}-{port}-db{safe(db)}-{digest}"
 
 
 _warned_roots: set[Path] = set()
