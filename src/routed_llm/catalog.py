@@ -11,12 +11,14 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from routed_llm.config import LOCAL_PROVIDERS, Deployment, RoutingConfig
+from routed_llm.errors import ConfigError
 from routed_llm.local_models import local_model_spec
 
 __all__ = ["DeploymentProfile", "TierProfile", "build_profiles"]
@@ -153,6 +155,74 @@ def _model_info(dep: Deployment) -> dict[str, Any]:
     return {}
 
 
+@functools.cache
+def _known_providers() -> frozenset[str] | None:
+    """LiteLLM's provider prefixes, read from its files without importing it.
+
+    Its ``LlmProviders`` enum plus the OpenAI-compatible providers it configures in
+    ``llms/openai_like/providers.json``. ``None`` when the enum cannot be found (a
+    LiteLLM that moved it): then no model string is refused, rather than a valid one
+    refused wrongly.
+    """
+    from routed_llm.tokens import litellm_package_dir
+
+    package = litellm_package_dir()
+    if package is None:
+        return None
+    try:
+        source = (package / "types" / "utils.py").read_text()
+    except OSError:
+        return None
+    block = re.search(r"^class LlmProviders\(str, Enum\):\n((?:[ \t]+.*\n|\n)+)", source, re.MULTILINE)
+    if block is None:
+        return None
+    values = set(re.findall(r'^[ \t]+[A-Z0-9_]+ = "([^"]+)"', block.group(1), re.MULTILINE))
+    try:
+        values |= set(json.loads((package / "llms" / "openai_like" / "providers.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
+    return frozenset(values) or None
+
+
+def _custom_providers() -> set[str]:
+    """Return the providers registered at run time (``litellm.custom_provider_map``), if LiteLLM is already imported."""
+    litellm = sys.modules.get("litellm")
+    entries = getattr(litellm, "custom_provider_map", None) or []
+    return {str(e.get("provider")) for e in entries if isinstance(e, dict)}
+
+
+def _check_provider(tier_name: str, index: int, dep: Deployment) -> None:
+    """Refuse a model string LiteLLM cannot resolve to a provider (``model: fast``), naming the field.
+
+    Otherwise the mistake surfaces only at call time, as a LiteLLM error about
+    "LLM Provider NOT provided". Nothing here touches the network.
+    """
+    if dep.params.get("custom_llm_provider") or dep.provider in LOCAL_PROVIDERS:
+        return
+    providers = _known_providers()
+    if providers is None:
+        return
+    field = f"tiers.{tier_name}.models[{index}].model"
+
+    def known() -> bool:  # the price map names its provider (read only when needed: it may import LiteLLM)
+        return bool((_model_cost().get(dep.model) or {}).get("litellm_provider"))
+
+    if "/" in dep.model:
+        if dep.provider not in providers and dep.provider not in _custom_providers() and not known():
+            raise ConfigError(
+                f"  - {field}: {dep.model!r}: {dep.provider!r} is not a LiteLLM provider. Write "
+                "<provider>/<model>, e.g. openai/gpt-4o, groq/llama-3.3-70b-versatile or ollama_chat/llama3.2:3b "
+                "(or set params.custom_llm_provider)"
+            )
+        return
+    if not known():
+        raise ConfigError(
+            f"  - {field}: {dep.model!r} names no provider and is not a model LiteLLM knows. Write "
+            f"<provider>/<model>, e.g. openai/{dep.model} or ollama_chat/{dep.model} "
+            "(or set params.custom_llm_provider)"
+        )
+
+
 def _resolve_deployment(
     tier_name: str, index: int, dep: Deployment, *, private: bool, default_window: int
 ) -> DeploymentProfile:
@@ -196,6 +266,8 @@ def build_profiles(config: RoutingConfig) -> dict[str, TierProfile]:
     profiles: dict[str, TierProfile] = {}
     default_window = config.routing.default_context_window
     for name, tier in config.tiers.items():
+        for i, d in enumerate(tier.models):
+            _check_provider(name, i, d)
         deps = tuple(
             _resolve_deployment(name, i, d, private=tier.private, default_window=default_window)
             for i, d in enumerate(tier.models)

@@ -36,6 +36,7 @@ from routed_llm.config import RoutingConfig, env_references, resolve_env
 from routed_llm.errors import (
     AllTiersFailed,
     ConfigError,
+    EmbeddedModelUnavailable,
     EmptyAnswer,
     MissingCredential,
     RequestRejected,
@@ -218,7 +219,7 @@ def _should_fall_back(exc: BaseException) -> bool:
     and unsupported-parameter errors are tier specific and do fall back).
     Anything else is a bug, not an outage, and is raised rather than hidden.
     """
-    if isinstance(exc, EmptyAnswer | MissingCredential):
+    if isinstance(exc, EmptyAnswer | MissingCredential | EmbeddedModelUnavailable):
         return True
     if not isinstance(exc, _tier_failures()):
         return False
@@ -254,6 +255,23 @@ def _provider_message(exc: BaseException) -> str:
             return str(inner["message"])
     text = str(getattr(exc, "message", None) or exc)
     return text.split("\n\nLiteLLM:", 1)[0].strip()
+
+
+def _own_failure(exc: BaseException) -> BaseException:
+    """Our own tier failure behind LiteLLM's wrapper, if there is one, else ``exc``.
+
+    The embedded provider raises `EmbeddedModelUnavailable` inside LiteLLM, which
+    re-raises it as an ``APIConnectionError``; the caller should see ours (its type,
+    its cause and its reinstall command), not LiteLLM's wrapper.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, EmbeddedModelUnavailable):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
 
 
 def _describe(exc: BaseException) -> str:
@@ -413,6 +431,12 @@ class Engine:
         self._router: Any = None
         self._router_env: dict[str, str | None] = {}
         self._missing: dict[str, dict[str, str]] = {}
+        # Tiers served only by the embedded llama.cpp provider: checked before each call (see `_ready`).
+        self._embedded = {
+            name: tuple(d.model for d in tier.models)
+            for name, tier in config.tiers.items()
+            if all(d.provider == "routed-local" for d in tier.models)
+        }
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._build_lock = threading.Lock()
         self.health = TierHealth(settings.cooldown_time or DEFAULT_TIER_COOLDOWN_S)
@@ -457,6 +481,13 @@ class Engine:
         unset = self._missing.get(tier)
         if unset and not any(m["model_name"] == tier for m in router.model_list):
             raise MissingCredential(tier, unset)
+        embedded = self._embedded.get(tier)
+        if embedded:
+            from routed_llm.local_llm import register_local_provider
+
+            provider = register_local_provider()
+            for model in embedded:  # a llama.cpp that would crash the process fails the tier instead
+                provider.ensure_runnable(model)
         return router
 
     def close(self) -> None:
@@ -694,6 +725,7 @@ class _Walk:
         (naming the tier and carrying the provider's whole message), anything unexpected
         `TierCallFailed`, each chained to LiteLLM's original exception.
         """
+        exc = _own_failure(exc)
         if not _should_fall_back(exc):
             model = self._engine._profiles[tier].models[0]
             if isinstance(exc, RoutedLLMError):

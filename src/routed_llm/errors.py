@@ -12,6 +12,7 @@ __all__ = [
     "AllTiersFailed",
     "BudgetExceeded",
     "ConfigError",
+    "EmbeddedModelUnavailable",
     "EmbeddingDeploymentsFailed",
     "EmbeddingDimensionError",
     "EmbeddingError",
@@ -153,6 +154,26 @@ class MissingCredential(RoutedLLMError):
             f"tier {tier!r} cannot be called: environment variable{'s' if len(names) > 1 else ''} "
             f"{', '.join(names)} {'are' if len(names) > 1 else 'is'} not set ({where}). "
             f"Set {'them' if len(names) > 1 else 'it'}, or give a default with ${{VAR:-default}}."
+        )
+
+
+class EmbeddedModelUnavailable(RoutedLLMError):
+    """The installed llama.cpp cannot run the embedded model on this machine (a test generation crashed).
+
+    Found by a one-time probe in a subprocess (`routed_llm.local_probe`), so the crash
+    never reaches the caller's process. The tier fails with this error and the call
+    falls back past it like any failed tier.
+    """
+
+    def __init__(self, model: str, cause: str, reinstall: str) -> None:
+        self.model = model
+        self.cause = cause
+        self.reinstall = reinstall
+        super().__init__(
+            f"the embedded llama.cpp tier cannot run {model} on this machine: {cause}. "
+            "llama-cpp-python was probably built with native CPU detection for instructions this machine "
+            "advertises but cannot execute (AMX tiles on some VMs, AVX-512 elsewhere). "
+            f"Reinstall it portably: {reinstall}"
         )
 
 

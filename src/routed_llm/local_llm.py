@@ -34,6 +34,7 @@ from litellm.types.utils import GenericStreamingChunk, ModelResponse
 
 from routed_llm.errors import ConfigError
 from routed_llm.local_models import CHATML_TOOLS_FORMAT, PACKAGED_MODELS, local_model_spec
+from routed_llm.local_probe import LlamaCppProbe, default_probe
 
 __all__ = ["PACKAGED_MODELS", "PROVIDER", "EmbeddedLlamaCpp", "register_local_provider", "resolve_model_path"]
 
@@ -158,8 +159,9 @@ class EmbeddedLlamaCpp(CustomLLM):
     their recursion limit: a 135M model rarely recognises that it has its answer.
     """
 
-    def __init__(self, n_ctx: int = 2048, n_threads: int | None = None) -> None:
+    def __init__(self, n_ctx: int = 2048, n_threads: int | None = None, probe: LlamaCppProbe | None = None) -> None:
         super().__init__()
+        self._probe = probe
         self._n_ctx = n_ctx
         # Half the cores: llama.cpp's worker threads spin-wait, and oversubscribing a busy
         # machine slows generation by an order of magnitude rather than a little.
@@ -188,6 +190,19 @@ class EmbeddedLlamaCpp(CustomLLM):
                 finally:
                     lock.release()
 
+    def ensure_runnable(self, model: str) -> None:
+        """Raise `EmbeddedModelUnavailable` if the installed llama.cpp would crash running ``model`` here.
+
+        A no-op once the model is loaded in this process; otherwise the probe's cached
+        verdict, or (once per build, machine and model) a test generation in a subprocess.
+        The engine calls this before handing a call to LiteLLM, so the error reaches the
+        caller as itself rather than wrapped in a LiteLLM connection error.
+        """
+        name = model.split("/", 1)[1] if model.startswith(f"{PROVIDER}/") else model
+        if name in self._models:
+            return
+        (self._probe or default_probe()).ensure_runs(resolve_model_path(name))
+
     def _load(self, model: str) -> tuple[Any, threading.Lock]:
         name = model.split("/", 1)[1] if model.startswith(f"{PROVIDER}/") else model
         with self._registry_lock:
@@ -200,8 +215,12 @@ class EmbeddedLlamaCpp(CustomLLM):
                         message=f"{PROVIDER} needs llama-cpp-python: pip install 'routed-llm[local]'",
                     ) from e
                 spec = local_model_spec(name)
+                path = resolve_model_path(name)
+                # Never let llama.cpp crash the caller: a subprocess runs one real generation first
+                # (once per build, machine and model); raises EmbeddedModelUnavailable if it died.
+                (self._probe or default_probe()).ensure_runs(path)
                 llm = Llama(
-                    model_path=str(resolve_model_path(name)),
+                    model_path=str(path),
                     n_ctx=self._n_ctx,
                     n_threads=self._n_threads,
                     chat_format=spec.chat_format,

@@ -7,6 +7,12 @@ each secret is the ``${VAR}`` reference it was loaded from (or, for a secret
 written literally, a reference to a variable named after its place in the config,
 e.g. ``${ROUTED_LLM_TIERS_FAST_MODELS_0_API_KEY}``). Loading resolves them from the
 environment, deployment credentials only when their tier is called.
+
+Pickle is different: it moves a live object to another process of the same app
+(multiprocessing, Ray, Dask), as LangChain's own chat models do with their
+``SecretStr`` keys. ``config_source(config, keep_secrets=True)`` keeps a literal
+secret as the `SecretStr` it is (hidden from ``repr``, carried by pickle), so the
+copy works where the original did; references stay references.
 """
 
 from __future__ import annotations
@@ -41,13 +47,17 @@ def _is_plain_url(value: str) -> bool:
     return bool(parts.scheme) and "://" in value and parts.password is None and not parts.query
 
 
-def config_source(config: RoutingConfig, *, reference: Callable[[str], Any] | None = None) -> dict[str, Any]:
-    """Return ``config`` as plain data for `load_config`, with no secret value in it.
+def config_source(
+    config: RoutingConfig, *, reference: Callable[[str], Any] | None = None, keep_secrets: bool = False
+) -> dict[str, Any]:
+    """Return ``config`` as plain data for `load_config`, with no secret value in it (unless ``keep_secrets``).
 
     Args:
         config: the config to write out.
         reference: turns a ``${VAR}`` reference standing for a whole secret into what is
             written instead (LangChain writes its secret markers); default: the reference.
+        keep_secrets: keep a secret written literally as its `SecretStr` (for pickle, which
+            must give a working copy) instead of a ``${ROUTED_LLM_...}`` reference.
     """
     written = config_references(config)
 
@@ -57,6 +67,8 @@ def config_source(config: RoutingConfig, *, reference: Callable[[str], Any] | No
             text = template
         elif "${" in value or value.startswith("os.environ/") or _is_plain_url(value):
             text = value  # a reference (ours kept for call time, or LiteLLM's), or a URL with no password
+        elif keep_secrets:
+            return SecretStr(value)
         else:
             text = "${" + secret_variable(path) + "}"
         match = _REFERENCE.match(text)

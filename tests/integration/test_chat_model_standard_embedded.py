@@ -63,9 +63,29 @@ class TestChatRoutedLLMEmbedded(RoutedChatModelCapabilities, ChatModelIntegratio
         super().test_json_mode(model)
 
     @pytest.mark.xfail(
-        reason="a valid call that keeps CJK text intact, but the model invents the Japanese name instead of copying it",
-        strict=True,
+        reason="answer quality, not structure: whether SmolLM2 copies the CJK company name differs between "
+        "AVX2 and AVX-512 kernels, so no strict expectation holds on every CPU (the structure is asserted, "
+        "strictly, in test_unicode_tool_call_structure)",
+        strict=False,
         raises=AssertionError,
     )
     def test_unicode_tool_call_integration(self, model: BaseChatModel) -> None:
         super().test_unicode_tool_call_integration(model)
+
+    def test_unicode_tool_call_structure(self, model: BaseChatModel) -> None:
+        """What the grammar guarantees, on any CPU: a forced call to the tool, its arguments valid and unescaped."""
+        from langchain_core.messages import AIMessage, HumanMessage
+        from langchain_tests.integration_tests.chat_models import unicode_customer
+
+        bound = model.bind_tools([unicode_customer], tool_choice="any")
+        for prompt in (
+            "Create a customer named '你好啊集团' (Hello Group) - a Chinese technology company",
+            "Create a customer named 'こんにちは株式会社' (Hello Corporation) - a Japanese company",
+        ):
+            message = bound.invoke([HumanMessage(prompt)])
+            assert isinstance(message, AIMessage) and message.tool_calls, message
+            call = message.tool_calls[0]
+            assert call["name"] == "unicode_customer"
+            args = call["args"]
+            assert isinstance(args.get("customer_name"), str) and isinstance(args.get("description"), str), args
+            assert "\\u" not in args["customer_name"] + args["description"]  # characters, never \\uXXXX escapes

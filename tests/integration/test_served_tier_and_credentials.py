@@ -197,3 +197,25 @@ def test_a_loaded_model_calls_with_the_secret_from_secrets_map_and_a_pickled_one
     monkeypatch.setenv("RL_TEST_SERDE_KEY", "sk-from-env")
     assert pickle.loads(blob).invoke("hi").content == "served"
     assert server.chat_requests[-1].header("authorization") == "Bearer sk-from-env"
+
+
+@pytest.mark.parametrize("adapter", ["langchain", "llamaindex"])
+def test_a_pickled_model_with_a_literal_key_calls_in_the_same_environment(faulty_server: Any, adapter: str) -> None:
+    """pickle is how multiprocessing, Ray and Dask move a model: the copy must work, with no env var set."""
+    import pickle
+
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.llms.routed_llm import RoutedLLM
+
+    server = faulty_server("ok", content="served")
+    literal = "sk-literal-" + "z" * 24
+    tier = {"models": [{"model": "openai/m", "api_base": server.base_url, "api_key": literal, "max_tokens": 8}]}
+    config = {"tiers": {"cloud": tier}, "routing": {"default": "cloud"}}
+    llm = ChatRoutedLLM(config=config) if adapter == "langchain" else RoutedLLM(config=config)
+    copy = pickle.loads(pickle.dumps(llm))
+    assert literal not in repr(copy)
+    if adapter == "langchain":
+        assert copy.invoke("hi").content == "served"
+    else:
+        assert copy.chat([ChatMessage(role="user", content="hi")]).message.content == "served"
+    assert server.chat_requests[-1].header("authorization") == f"Bearer {literal}"

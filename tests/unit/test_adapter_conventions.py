@@ -154,17 +154,21 @@ def test_langchain_dumps_loads_round_trip_without_secrets(cloud_key: str) -> Non
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_pickle_round_trip_writes_references_not_secrets(
+def test_pickle_round_trip_keeps_references_and_carries_literal_keys_as_secrets(
     adapter: type, cloud_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Pickle moves a working object between processes of one app, as LangChain's own models do."""
     llm = adapter(config=_config(), tier="cloud", max_tokens=16)
     blob = pickle.dumps(llm)
-    _no_secret(blob.decode("latin-1"), SECRET, cloud_key)
-    monkeypatch.setenv("ROUTED_LLM_TIERS_LITERAL_MODELS_0_API_KEY", SECRET)
+    _no_secret(blob.decode("latin-1"), cloud_key)  # a ${VAR} reference stays a reference
+    monkeypatch.delenv("ROUTED_LLM_TIERS_LITERAL_MODELS_0_API_KEY", raising=False)
     restored = pickle.loads(blob)
     assert type(restored) is adapter and restored.tier == "cloud" and restored.max_tokens == 16
     assert restored.routed is not llm.routed
     assert restored.routed.config.model_dump() == llm.routed.config.model_dump()
+    literal = restored.routed.config.tiers["literal"].models[0].api_key
+    assert literal.get_secret_value() == SECRET  # no environment variable needed in the copy
+    _no_secret(repr(restored) + repr(restored.routed.config), SECRET)
 
 
 def test_llamaindex_to_dict_from_dict_round_trip_without_secrets(cloud_key: str) -> None:

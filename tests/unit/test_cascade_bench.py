@@ -165,6 +165,7 @@ def test_learned_cascade_beats_random_escalation_at_the_same_cost(
 @needs_data
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="measured, not met: the train-chosen budget point reaches 95.0% of premium quality at 34.2% "
     "of its cost (ARC), 89.8% at 37.6% (MBPP), 88.3% at 33.1% (Winogrande) on the test sets; the "
     "replayable verifiers' AUC (0.56-0.64) is below what the target needs (see the test below)",

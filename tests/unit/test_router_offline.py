@@ -58,3 +58,48 @@ def test_the_guard_sees_a_connection_attempt(attempts: list[str]) -> None:
     with pytest.raises(httpx.ConnectError):
         httpx.get("http://example.invalid/")
     assert attempts == ["connect ('example.invalid', 80)"]
+
+
+@pytest.mark.parametrize(
+    ("model", "says"),
+    [
+        ("fast", "'fast' names no provider and is not a model LiteLLM knows"),
+        ("premium-model", "names no provider"),
+        ("fastcloud/llama-3.3-70b", "'fastcloud' is not a LiteLLM provider"),
+    ],
+)
+def test_a_model_string_litellm_cannot_resolve_is_a_config_error_at_load(
+    attempts: list[str], model: str, says: str
+) -> None:
+    from routed_llm import ConfigError
+
+    config = {
+        "tiers": {"local": {"models": [{"model": "ollama_chat/llama3.2:3b"}], "private": True}},
+        "routing": {"default": "local"},
+    }
+    config["tiers"]["fast"] = {"models": [{"model": "openai/gpt-4o"}, {"model": model}]}
+    with pytest.raises(ConfigError) as e:
+        Router(config)
+    assert "tiers.fast.models[1].model" in str(e.value) and says in str(e.value)
+    assert attempts == []  # decided from LiteLLM's files, not by asking anyone
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gpt-4o",  # a bare name LiteLLM's map knows (openai)
+        "gpt-4o-mini",
+        "groq/llama-3.3-70b-versatile",
+        "hosted_vllm/my-model",  # any model of a known provider
+        "publicai/some-model",  # a provider LiteLLM configures in its providers.json
+        "routed-local/smollm2-135m",
+    ],
+)
+def test_resolvable_model_strings_still_load(attempts: list[str], model: str) -> None:
+    Router({"tiers": {"t": {"models": [{"model": model}], "private": True}}, "routing": {"default": "t"}}).close()
+    assert attempts == []
+
+
+def test_a_custom_provider_param_vouches_for_any_model_name() -> None:
+    tier = {"models": [{"model": "my-gateway-model", "params": {"custom_llm_provider": "openai"}}]}
+    Router({"tiers": {"t": tier}, "routing": {"default": "t"}}).close()

@@ -349,11 +349,16 @@ class ChatRoutedLLM(BaseChatModel):
 
     def _init_kwargs(self) -> dict[str, Any]:
         kwargs = {k: getattr(self, k) for k in self.model_fields_set if k not in ("config", "router")}
-        kwargs["config"] = config_source(self.routed.config)
+        kwargs["config"] = config_source(self.routed.config, keep_secrets=True)
         return kwargs
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as constructor arguments over the config's data (secrets as ``${VAR}``)."""
+        """Pickle as constructor arguments over the config's data.
+
+        References stay ``${VAR}``; a key written literally travels as its `SecretStr`
+        (never in ``repr``), as LangChain's own chat models pickle their keys, so the copy
+        works in another process of the same app (multiprocessing, Ray, Dask).
+        """
         return (_rebuild, (type(self), self._init_kwargs()))
 
     @property

@@ -238,9 +238,13 @@ class RoutedLLM(FunctionCallingLLM):
         return data
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as constructor arguments over the config's data (secrets as ``${VAR}``)."""
+        """Pickle as constructor arguments over the config's data.
+
+        References stay ``${VAR}``; a key written literally travels as its `SecretStr`
+        (never in ``repr``), so the copy works in another process of the same app.
+        """
         kwargs = {k: getattr(self, k) for k in self.model_fields_set if k not in ("config", "router")}
-        kwargs["config"] = config_source(self._router.config)
+        kwargs["config"] = config_source(self._router.config, keep_secrets=True)
         return (_rebuild, (type(self), kwargs))
 
     @classmethod
