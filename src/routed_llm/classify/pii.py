@@ -63,6 +63,9 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from routed_llm.classify.encoded import decoded_runs, long_tokens, spelled_digit_runs
+from routed_llm.classify.records import Lexicon, find_records, same_length_lower, scan_lexicon
+
 __all__ = ["PII_KINDS", "PIIMatch", "detect_pii", "iban_is_valid", "luhn_is_valid"]
 
 PII_KINDS: Final[tuple[str, ...]] = (
@@ -70,6 +73,10 @@ PII_KINDS: Final[tuple[str, ...]] = (
     "api_key",
     "iban",
     "credit_card",
+    "health",
+    "passport",
+    "driving_licence",
+    "tax_id",
     "national_id",
     "email",
     "phone",
@@ -97,6 +104,8 @@ class PIIMatch:
     """Offset just past the match (``text[start:end]`` is the match)."""
     preview: str = ""
     """A redacted hint of what matched; never the whole value."""
+    encoding: str = ""
+    """How the value was hidden, when it was: ``base64``, ``hex``, ``url-encoded`` or ``words``."""
 
 
 # --------------------------------------------------------------------------- checksums
@@ -476,19 +485,42 @@ def _has_digits(text: str, n: int) -> bool:
     return False
 
 
-def detect_pii(text: str) -> list[PIIMatch]:
+def detect_pii(text: str, *, lexicon: Lexicon | None = None, deep: bool = True) -> list[PIIMatch]:
     """Find personal data and secrets in ``text``.
 
     Args:
         text: Any string; nothing is assumed about its encoding or content.
+        lexicon: The text's `routed_llm.classify.records.RECORD_CUES` hits, when the caller
+            already scanned for them (the heuristic classifier does); found here otherwise.
+        deep: Also look for identity documents, health data, encoded runs and spelled
+            digits. ``False`` runs only the pattern detectors (email ... private_key), for a
+            second look at a text whose deep scan is already done.
 
     Returns:
         Non-overlapping matches ordered by position. Overlaps are resolved in
-        favour of the more specific kind (see `PII_KINDS`).
+        favour of the more specific kind (see `PII_KINDS`). What is found inside
+        an encoded run (base64, hex, percent-encoding) or in digits spelled as
+        words is reported over the span of the run, with ``encoding`` set.
 
     """
     if not text:
         return []
+    found = _detect(text)
+    if deep:
+        _detect_deep(text, lexicon, found)
+    if len(found) <= 1:
+        return found
+    found.sort(key=lambda m: (_PRIORITY[m.kind], m.start))
+    kept: list[PIIMatch] = []
+    for match in found:
+        if all(match.end <= k.start or match.start >= k.end for k in kept):
+            kept.append(match)
+    kept.sort(key=lambda m: m.start)
+    return kept
+
+
+def _detect(text: str) -> list[PIIMatch]:
+    """The pattern detectors on ``text`` as written; overlaps are left for `detect_pii` to resolve."""
     found: list[PIIMatch] = []
     if "PRIVATE KEY" in text:
         _find_private_keys(text, found)
@@ -501,12 +533,62 @@ def detect_pii(text: str) -> list[PIIMatch]:
         _find_ibans(text, found)
         _find_national_ids(text, found)
         _find_phones(text, found)
-    if len(found) <= 1:
-        return found
-    found.sort(key=lambda m: (_PRIORITY[m.kind], m.start))
-    kept: list[PIIMatch] = []
-    for match in found:
-        if all(match.end <= k.start or match.start >= k.end for k in kept):
-            kept.append(match)
-    kept.sort(key=lambda m: m.start)
-    return kept
+    return found
+
+
+_MIN_SPELLED_WORDS: Final = 7  # a spelled card or phone number has at least ten digits
+
+
+def _detect_deep(text: str, lexicon: Lexicon | None, found: list[PIIMatch]) -> None:
+    """Identity documents, health data, encoded runs and spelled digits."""
+    if lexicon is None:
+        lexicon = scan_lexicon(same_length_lower(text))
+    tokens = long_tokens(text)
+    find_records(
+        text,
+        lambda kind, s, e, preview: found.append(PIIMatch(kind, s, e, preview)),
+        lexicon=lexicon,
+        tokens=tokens,
+        digits=_has_digits(text, 4),
+    )
+    for start, end, encoding, decoded in decoded_runs(text, tokens):
+        inner = _detect(decoded)
+        _detect_deep_inner(decoded, inner)
+        found.extend(PIIMatch(m.kind, start, end, encoding + _ELLIPSIS, encoding) for m in inner)
+    if sum(1 for family, _, _ in lexicon if family == "digit word") >= _MIN_SPELLED_WORDS:
+        _find_spelled(text, found)
+
+
+def _detect_deep_inner(decoded: str, found: list[PIIMatch]) -> None:
+    """Records and one more level of decoding (base64 of percent-encoding) inside a decoded run."""
+    tokens = long_tokens(decoded)
+    find_records(
+        decoded,
+        lambda kind, s, e, preview: found.append(PIIMatch(kind, s, e, preview)),
+        tokens=tokens,
+        digits=_has_digits(decoded, 4),
+    )
+    for _, _, _, twice in decoded_runs(decoded, tokens):
+        found.extend(_detect(twice))
+
+
+def _find_spelled(text: str, out: list[PIIMatch]) -> None:
+    for start, end, number in spelled_digit_runs(same_length_lower(text)):
+        digits = number.lstrip("+")
+        if _is_card_number(digits):
+            out.append(PIIMatch("credit_card", start, end, _card_preview(digits), "words"))
+        elif _spelled_phone(number):
+            out.append(PIIMatch("phone", start, end, _tail(digits, 2), "words"))
+
+
+def _spelled_phone(number: str) -> bool:
+    """A phone number spelled as words: +CC and 8-15 digits, a NANP number, or a trunk-0 national number."""
+    if number.startswith("+"):
+        return 8 <= len(number) - 1 <= 15
+    if len(number) == 11 and number[0] == "1":
+        number = number[1:]
+    if len(number) == 10 and number[0] in "23456789" and number[3] in "23456789":
+        return True
+    if number.startswith("00"):  # international prefix: 00 44 ...
+        return 10 <= len(number) <= 17
+    return number[0] == "0" and 10 <= len(number) <= 12
