@@ -290,10 +290,11 @@ DOCUMENT_CONTEXTS: Final[Mapping[str, str]] = {
     "pesel": r"pesel",
     "taxid": (
         r"tax (?:id|identification|number|no|file number|reference|code)\b|taxpayer (?:id|number)|tin\b|tfn\b"
-        r"|utr\b|nif\b|num[ée]ro fiscal|num[ée]ro d'identification fiscale|steuer-?id\w*|steuer-?identifikations\w*"
-        r"|identifikationsnummer|idnr\b|steuernummer|codice fiscale|n[úu]mero de identificaci[óo]n fiscal"
+        r"|utr\b|nif\b|num[ée]ro fiscal|num[ée]ro d'identification fiscale"
+        r"|steuernummer|codice fiscale|n[úu]mero de identificaci[óo]n fiscal"
         r"|itins?\b|pan\b|pan card|permanent account number"
     ),
+    "steuerid": r"steuer-?id\w*|steuer-?identifikations\w*|identifikationsnummer|idnr\b",
     "mrn": (
         r"mrn\b|medical record|patient (?:id|number|no\b|#)|chart (?:number|no\b|#)|hospital (?:number|no\b)"
         r"|fallnummer|patientennummer|patienten-id|patiëntnummer|num[ée]ro de dossier|dossier m[ée]dical"
@@ -347,10 +348,10 @@ CLINICAL_TERMS: Final = (
     r"|dépression|enceinte|grossesse|médicament\w*|séropositi\w*"
     # Spanish
     r"|diagnóstico|diagnosticad\w*|diagnosticaron|recetad\w*|recetaron|análisis de sangre|analítica|glucosa|cáncer"
-    r"|depresión|embarazada|embarazo|medicamento\w*"
+    r"|depresión|embarazada|embarazo|medicamento\w*|hipertensi[óo]n"
     # Italian
     r"|diagnosi\b|diagnosticat\w*|prescritt\w*|esami del sangue|analisi del sangue|glicemia"
-    r"|diabete\b|cancro|tumore|depressione|incinta|gravidanza|farmac[oi]\b"
+    r"|diabete\b|cancro|tumore|depressione|incinta|gravidanza|farmac[oi]\b|ipertensione"
     # Dutch
     r"|gediagnosticeerd|voorgeschreven|bloeduitslag\w*|bloedonderzoek|suikerziekte|kanker|zwanger"
     r"|medicijn\w*"
@@ -369,7 +370,7 @@ HEALTH_TIES: Final[Mapping[str, str]] = {
     "first person": (
         r"\bi(?:'m| am| was| have| had|'ve| got| take| took| started| need| suffer(?: from)?| tested)\b"
         r"|\bich (?:habe|hatte|bin|nehme|leide|wurde)\b|\bbei mir\b|\bj'ai\b|\bje (?:suis|prends|souffre)\b"
-        r"|\bm'a\b|\bon m'a\b|\b(?:tengo|tomo|padezco|estoy)\b|\bme (?:diagnosticaron|recetaron|han)\b"
+        r"|\bm'a\b|\bon m'a\b|\b(?:tengo|tomo|padezco|estoy)\b|\bme\b(?= (?:diagnosticaron|recetaron|han))"
         r"|\b(?:ho|prendo|soffro)\b|\bmi (?:hanno|è)\b|\bik (?:heb|neem|ben|gebruik)\b"
         r"|\b(?:diagnosed|prescribed|gave|put|started) me\b"
     ),

@@ -35,7 +35,7 @@ _PREFIX: Final = 48  # characters decoded first to decide whether a run is text 
 
 _PERCENT_RE: Final = re.compile(r"%[0-9A-Fa-f]{2}")
 _ESCAPED_HEX_RE: Final = re.compile(r"(?:\\x[0-9A-Fa-f]{2}){6,}")
-_PERCENT_TOKEN_RE: Final = re.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*){2,}")
+_PERCENT_TOKEN_RE: Final = re.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*)+")
 _HEX_CHARS: Final = frozenset("0123456789abcdefABCDEF")
 _TEXT_WHITESPACE: Final = dict.fromkeys(map(ord, "\n\r\t"), " ")
 _URLSAFE: Final = str.maketrans("-_", "+/")

@@ -376,6 +376,8 @@ def _validate(family: str, token: str, compact: str, upper: str) -> str | None: 
         if digits_only and (steuer_id_is_valid(compact) or 9 <= len(compact) <= 13):
             return "tax_id"
         return None
+    if family == "steuerid":
+        return "tax_id" if digits_only and steuer_id_is_valid(compact) else None
     if family == "nhs":
         return "health" if digits_only and _nhs_is_valid(compact) else None
     if family == "mrn":
@@ -386,8 +388,8 @@ def _validate(family: str, token: str, compact: str, upper: str) -> str | None: 
 
 # Families whose numbers carry a check digit: every number near the word is tried, also just
 # before it ("046 454 286 is my SIN"). Others take only the first number after the word.
-_CHECKED_FAMILIES: Final = frozenset({"ssn", "sin", "bsn", "aadhaar", "nir", "pesel", "nhs", "taxid"})
-_LOOK_BEFORE: Final = frozenset({"sin", "bsn", "aadhaar", "nir", "pesel", "nhs"})
+_CHECKED_FAMILIES: Final = frozenset({"ssn", "sin", "bsn", "aadhaar", "nir", "pesel", "nhs", "taxid", "steuerid"})
+_LOOK_BEFORE: Final = frozenset({"sin", "bsn", "aadhaar", "nir", "pesel", "nhs", "steuerid"})
 
 
 def _find_near(text: str, family: str, start: int, end: int, report: Report) -> None:
