@@ -64,7 +64,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from routed_llm.classify.encoded import decoded_runs, long_tokens, spelled_digit_runs
-from routed_llm.classify.records import Lexicon, find_records, same_length_lower, scan_lexicon
+from routed_llm.classify.records import (
+    NIR_SPACED_RE,
+    Lexicon,
+    find_records,
+    itin_is_valid,
+    nir_is_valid,
+    same_length_lower,
+    scan_lexicon,
+)
 
 __all__ = ["PII_KINDS", "PIIMatch", "detect_pii", "iban_is_valid", "luhn_is_valid"]
 
@@ -298,6 +306,8 @@ def _is_card_number(digits: str) -> bool:
 
 def _find_cards(text: str, out: list[PIIMatch]) -> None:
     for chunk in _CARD_CHUNK_RE.finditer(text):
+        if chunk.end() - chunk.start() >= 21:  # long enough for a French NIR in its groups
+            _find_spaced_nir(text, chunk.start(), chunk.end(), out)
         for m in _DIGIT_RUN_RE.finditer(text, chunk.start(), chunk.end()):
             start, end = m.start(), m.end()
             if end - start < 13:
@@ -311,6 +321,14 @@ def _find_cards(text: str, out: list[PIIMatch]) -> None:
                     out.append(PIIMatch("credit_card", start, end, _card_preview(run)))
             elif separators < _CARD_MAX_GROUPS:
                 _find_grouped_cards(_RUN_SPLIT_RE.split(run), start, out)
+
+
+def _find_spaced_nir(text: str, start: int, end: int, out: list[PIIMatch]) -> None:
+    """French NIR written ``1 85 05 78 006 084 91`` (mod-97 key) inside a chunk of digits and spaces."""
+    for m in NIR_SPACED_RE.finditer(text, start, end):
+        s, e = m.span()
+        if (s == 0 or not text[s - 1].isdigit()) and nir_is_valid(m.group().replace(" ", "")):
+            out.append(PIIMatch("national_id", s, e, _tail(m.group(), 2)))
 
 
 def _find_grouped_cards(groups: list[str], start: int, out: list[PIIMatch]) -> None:
@@ -384,7 +402,11 @@ def _find_national_ids(text: str, out: list[PIIMatch]) -> None:
             continue
         ssn = m.group()
         area, group, serial = ssn[:3], ssn[4:6], ssn[7:]
-        if area == "000" or area == "666" or area[0] == "9" or group == "00" or serial == "0000":
+        if area[0] == "9":  # never an SSN; an ITIN when the group is one the IRS issues
+            if itin_is_valid(area + group + serial):
+                out.append(PIIMatch("tax_id", s, e, _tail(serial, 2)))
+            continue
+        if area == "000" or area == "666" or group == "00" or serial == "0000":
             continue
         out.append(PIIMatch("national_id", s, e, _tail(serial, 2)))
     for m in _NINO_RE.finditer(text):
@@ -536,7 +558,21 @@ def _detect(text: str) -> list[PIIMatch]:
     return found
 
 
-_MIN_SPELLED_WORDS: Final = 7  # a spelled card or phone number has at least ten digits
+_MIN_SPELLED_WORDS: Final = 4  # a spelled number needs ten digits, at least four of them words
+_SPELLED_GAP: Final = 4  # at most this many characters (", ", " - ") between two digit words of a number
+
+
+def _has_spelled_run(lexicon: Lexicon) -> bool:
+    """Cheap gate: at least four digit words in a row ("due" or "one" scattered in prose is not a number)."""
+    run, last_end = 0, -_SPELLED_GAP - 1
+    for family, start, end in lexicon:
+        if family != "digit word":
+            continue
+        run = run + 1 if start - last_end <= _SPELLED_GAP else 1
+        if run >= _MIN_SPELLED_WORDS:
+            return True
+        last_end = end
+    return False
 
 
 def _detect_deep(text: str, lexicon: Lexicon | None, found: list[PIIMatch]) -> None:
@@ -555,7 +591,7 @@ def _detect_deep(text: str, lexicon: Lexicon | None, found: list[PIIMatch]) -> N
         inner = _detect(decoded)
         _detect_deep_inner(decoded, inner)
         found.extend(PIIMatch(m.kind, start, end, encoding + _ELLIPSIS, encoding) for m in inner)
-    if sum(1 for family, _, _ in lexicon if family == "digit word") >= _MIN_SPELLED_WORDS:
+    if _has_spelled_run(lexicon):
         _find_spelled(text, found)
 
 

@@ -5,10 +5,11 @@ Called by `routed_llm.classify.pii.detect_pii`; reports `PIIMatch` kinds ``passp
 never enough: a number is a document only when
 
 - its format is distinctive and carries a check digit, so it is recognised anywhere:
-  Italian codice fiscale (check letter), US ITIN written ``9XX-7X-XXXX``, UK driving
-  licence numbers (surname, birth date and initials layout), French NIR written in its
-  usual groups (``1 85 05 78 006 084 36``, mod-97 key), machine-readable passport and
-  ID-card zones (ICAO 7-3-1 check digits), US Medicare beneficiary ids (``1EG4-TE5-MK73``);
+  Italian codice fiscale (check letter), UK driving licence numbers (surname, birth date
+  and initials layout), machine-readable passport and ID-card zones (ICAO 7-3-1 check
+  digits), US Medicare beneficiary ids (``1EG4-TE5-MK73``); and, found by `detect_pii`'s
+  own digit scans, US ITINs written ``9XX-7X-XXXX`` and French NIRs written in their usual
+  groups (``1 85 05 78 006 084 91``, mod-97 key);
 - or it follows a context word (`routed_llm.classify.cues.DOCUMENT_CONTEXTS`, several
   languages) and has the format of that document, with its check digit where there is one:
   US SSN (issuance rules), Canadian SIN (Luhn), Dutch BSN (11-proef), Indian Aadhaar
@@ -44,7 +45,9 @@ __all__ = [
     "bsn_is_valid",
     "codice_fiscale_is_valid",
     "find_records",
+    "NIR_SPACED_RE",
     "icao_check_digit",
+    "itin_is_valid",
     "nir_is_valid",
     "scan_lexicon",
     "same_length_lower",
@@ -142,7 +145,7 @@ def _ssn_is_valid(digits: str) -> bool:
     return not (area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000")
 
 
-def _itin_is_valid(digits: str) -> bool:
+def itin_is_valid(digits: str) -> bool:
     """US ITIN: 9XX-GG-XXXX with group 50-65, 70-88, 90-92 or 94-99."""
     if len(digits) != 9 or digits[0] != "9":
         return False
@@ -239,10 +242,9 @@ def codice_fiscale_is_valid(code: str) -> bool:
 _CF_RE: Final = re.compile(
     r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])"
 )
-_ITIN_RE: Final = re.compile(r"9(?<![0-9-]9)[0-9]{2}-[5-9][0-9]-[0-9]{4}(?![0-9-])")
 # Surname (5, padded with 9), decade, month (+50 for women), day, year digit, initials, check digit, 2 letters.
 _UK_DL_RE: Final = re.compile(r"(?<![A-Za-z0-9])[A-Z9]{5}[0-9][0156][0-9][0-3][0-9]{2}[A-Z9]{2}[0-9][A-Z]{2}(?![A-Za-z0-9])")
-_NIR_SPACED_RE: Final = re.compile(
+NIR_SPACED_RE: Final = re.compile(
     r"[12378] [0-9]{2} [0-9]{2} (?:[0-9]{2}|2[AB]) [0-9]{3} [0-9]{3} [0-9]{2}(?![0-9])"
 )
 # Medicare Beneficiary Identifier: no S, L, O, I, B, Z letters.
@@ -289,16 +291,6 @@ def _find_formats(text: str, tokens: Sequence[tuple[int, int]], report: Report) 
                 report("driving_licence", s + m.start(), s + m.end(), "…" + m.group()[-2:])
         for m in _MBI_RE.finditer(token):
             report("health", s + m.start(), s + m.end(), "MBI…")
-
-
-def _find_digit_formats(text: str, report: Report) -> None:
-    if "-" in text:
-        for m in _ITIN_RE.finditer(text):
-            if _itin_is_valid(m.group().replace("-", "")):
-                report("tax_id", m.start(), m.end(), "…" + m.group()[-2:])
-    for m in _NIR_SPACED_RE.finditer(text):
-        if (m.start() == 0 or not text[m.start() - 1].isdigit()) and nir_is_valid(m.group().replace(" ", "")):
-            report("national_id", m.start(), m.end(), "…" + m.group()[-2:])
 
 
 # --------------------------------------------------------------------------- context words
@@ -353,7 +345,7 @@ def _validate(family: str, token: str, compact: str, upper: str) -> str | None: 
     if family == "licence":
         return "driving_licence" if _generic_document(upper, max_len=18, max_letters=5) else None
     if family == "ssn":
-        if digits_only and (_ssn_is_valid(compact) or _itin_is_valid(compact)):
+        if digits_only and (_ssn_is_valid(compact) or itin_is_valid(compact)):
             return "national_id"
         return "national_id" if digits_only and len(compact) == 12 else None  # German SV-Nummer-like
     if family == "sin":
@@ -494,7 +486,6 @@ def find_records(
     """
     if digits:
         _find_formats(text, tokens, report)
-        _find_digit_formats(text, report)
     lower = same_length_lower(text)
     if lexicon is None:
         lexicon = scan_lexicon(lower)
