@@ -38,10 +38,15 @@ Complexity
     trade-offs, failure modes and prove ..." scores 6 or more on cues alone.
 
 Sensitivity
-    Detected PII or secrets (`detect_pii`) make a call CONFIDENTIAL, and so do
-    the explicit `CONFIDENTIAL_MARKERS` ("confidential", "strictly
-    confidential", "privileged and confidential", "attorney-client", "trade
-    secret", "top secret"). The `INTERNAL_MARKERS` ("internal only", "for
+    Detected PII or secrets (`detect_pii`: contact details, payment data, identity
+    documents, tax ids, health data, also inside base64 / hex / percent-encoding or
+    spelled as words) make a call CONFIDENTIAL; the signal names the kinds found
+    ("health", "passport", "email in base64"), never a value. The words the record
+    detectors need (`routed_llm.classify.records.RECORD_CUES`) are part of the one
+    cue scan, so a text is scanned for words once. The explicit
+    `CONFIDENTIAL_MARKERS` ("confidential", "strictly confidential",
+    "privileged and confidential", "attorney-client", "trade secret", "top
+    secret") make a call CONFIDENTIAL too. The `INTERNAL_MARKERS` ("internal only", "for
     internal use", "do not share/distribute", "proprietary", "NDA",
     "restricted distribution") make it INTERNAL. Anything else is PUBLIC.
     Bare "privileged" is *not* a marker: it is common in technical text
@@ -327,9 +332,14 @@ def _decide_sensitivity(
 
 #: Invisible characters that split a token without showing (zero-width space/joiners, word joiner, BOM, soft hyphen).
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"))
-_SPELLED_AT = re.compile(r"\s*(?:\[at\]|\(at\)|\{at\})\s*|\s+at\s+", re.IGNORECASE)
-_SPELLED_DOT = re.compile(r"\s*(?:\[dot\]|\(dot\)|\{dot\})\s*|\s+dot\s+", re.IGNORECASE)
-_DOTTED_DIGITS = re.compile(r"(?<=\d)[.·_/](?=\d)")
+# Each spelling in its own pattern, so that every pattern starts with something the regex
+# engine can skip to (a bare "\s*" first would be tried at every position of the text);
+# the bracketed forms only run when a cheap substring test finds their closing bracket.
+_SPELLED_AT = re.compile(r"\s+at\s+", re.IGNORECASE)
+_SPELLED_DOT = re.compile(r"\s+dot\s+", re.IGNORECASE)
+_BRACKETED_AT = re.compile(r"\s*(?:\[at\]|\(at\)|\{at\})\s*", re.IGNORECASE)
+_BRACKETED_DOT = re.compile(r"\s*(?:\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE)
+_DOTTED_DIGITS = re.compile(r"(\d)[.·_/](?=\d)")
 
 
 def _normalise(text: str) -> str:
@@ -341,9 +351,16 @@ def _normalise(text: str) -> str:
 
 def _deobfuscate(text: str) -> str:
     """Spell out simple obfuscations: ``judy at example dot com``, ``4111.1111.1111.1111``."""
-    text = _SPELLED_AT.sub("@", f" {text} ")
-    text = _SPELLED_DOT.sub(".", text)
-    return _DOTTED_DIGITS.sub(" ", text)
+    lower = text.lower()
+    text = f" {text} "
+    if "at]" in lower or "at)" in lower or "at}" in lower:
+        text = _BRACKETED_AT.sub("@", text)
+    text = _SPELLED_AT.sub("@", text)
+    if "dot]" in lower or "dot)" in lower or "dot}" in lower:
+        text = _BRACKETED_DOT.sub(".", text)
+    if "dot" in lower:
+        text = _SPELLED_DOT.sub(".", text)
+    return _DOTTED_DIGITS.sub(r"\1 ", text)
 
 
 def _pii_kinds(texts: Iterable[tuple[str, Lexicon | None]]) -> tuple[tuple[str, ...], tuple[str, ...]]:

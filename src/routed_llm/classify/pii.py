@@ -51,10 +51,23 @@ rare candidate matches:
     ENCRYPTED, PGP ``PRIVATE KEY BLOCK``) up to the matching END line, or to
     the end of the text when it is cut off.
 
-When matches overlap, the more specific kind wins, in the order private_key,
-api_key, iban, credit_card, national_id, email, phone (the digits of an IBAN
-can look like a card number; the mod-97 check plus the length table is the
-stronger evidence).
+``health``, ``passport``, ``driving_licence``, ``tax_id`` (and more ``national_id``)
+    Health data and identity documents, found by `routed_llm.classify.records`:
+    distinctive formats with check digits anywhere (Italian codice fiscale, UK driving
+    licence, ICAO machine-readable zones, Medicare ids, US ITIN ``9XX-7X-XXXX``, French NIR
+    in its groups), other document numbers only after a context word in one of several
+    languages and with their check digit where there is one (SSN, SIN, BSN, Aadhaar,
+    PESEL, NIR, Steuer-ID, NHS number ...), and clinical terms tied to a person.
+
+Hidden values are looked for too (`routed_llm.classify.encoded`): base64, hex and
+percent-encoded runs are decoded (bounded) and scanned like plain text, and digits
+spelled as words are checked as card and phone numbers; such a match carries the
+``encoding`` and a preview that names only the encoding.
+
+When matches overlap, the more specific kind wins, in the order of `PII_KINDS`:
+private_key, api_key, iban, credit_card, health, passport, driving_licence, tax_id,
+national_id, email, phone (the digits of an IBAN can look like a card number; the
+mod-97 check plus the length table is the stronger evidence).
 """
 
 from __future__ import annotations
