@@ -95,9 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for case, reason in misses:
         print(f"    miss {case['id']} ({case['category']}, {case['field']}): {reason}")
     print(f"public look-alike set: {len(public)} requests")
-    print(
-        f"  marked confidential: {len(false_positives)} = {fp_rate:.1%}  (target <= {MAX_FALSE_POSITIVE_RATE:.0%})"
-    )
+    print(f"  marked confidential: {len(false_positives)} = {fp_rate:.1%}  (target <= {MAX_FALSE_POSITIVE_RATE:.0%})")
     print(f"  by category: {_breakdown(pub_results, 'category', False)}")
     for case, reason in false_positives:
         print(f"    false positive {case['id']} ({case['category']}, {case['field']}): {reason}")

@@ -69,7 +69,7 @@ def _literal_head(fragment: str) -> bool:
 
 
 def _trie(alternatives: Sequence[str], depth: int = 1) -> str:
-    """An alternation of ``alternatives[i][1:]`` with shared literal leading characters factored out.
+    """Join ``alternatives[i][1:]`` into one alternation, shared literal leading characters factored out.
 
     ``"ab|ac|d"`` becomes ``"a(?:b|c)|d"``: the regex engine skips a branch whose first
     literal does not match in one step, so a few hundred cue words cost a few checks per
@@ -146,5 +146,3 @@ class CueIndex:
             if m is not None and m.lastindex is not None:
                 return entry[1][m.lastindex - 1], m.end()
         return (), pos  # pragma: no cover - the scanner only stops where a resolver matches
-
-

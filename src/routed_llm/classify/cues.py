@@ -320,7 +320,8 @@ health (`CLINICAL_TERMS` or a health-insurance word): a gym's member number is n
 
 CLINICAL_TERMS: Final = (
     # English: findings, orders and results
-    r"diagnos(?:is|es|ed)\b|dx\b|prognos\w*|prescri(?:be|bed|bes|bing|ption|ptions)\b|medications?\b|meds\b|dosage|lab results?"
+    r"diagnos(?:is|es|ed)\b|dx\b|prognos\w*|prescri(?:be|bed|bes|bing|ption|ptions)\b|medications?\b|meds\b"
+    r"|dosage|lab results?"
     r"|blood (?:test|work|results|sugar|pressure|count|panel)\w*|biops\w*|mri\b|ct scan"
     r"|x-?rays?\b|ultrasound|mammogram|hba1c|a1c\b|ldl\b|cholesterol|glucose|creatinine|egfr\b"
     r"|tsh\b|ha?emoglobin|wbc\b|platelets?|viral load|cd4\b|chemo\w*|radiotherapy|dialysis"
@@ -377,7 +378,8 @@ HEALTH_TIES: Final[Mapping[str, str]] = {
     # "my father has been taking warfarin": a relative or patient in the same sentence.
     "relative": (
         r"\bmy (?:mom|mum|mother|dad|father|wife|husband|son|daughter|child|kid|baby|brother|sister|partner"
-        r"|boyfriend|girlfriend|grandma|grandmother|grandpa|grandfather|aunt|uncle|patient|client)s?\b|\bour patients?\b"
+        r"|boyfriend|girlfriend|grandma|grandmother|grandpa|grandfather|aunt|uncle|patient|client)s?\b"
+        r"|\bour patients?\b"
         r"|\bmein(?:e|em|er)? (?:mutter|vater|frau|mann|sohn|tochter|kind|bruder|schwester|patient\w*)"
         r"|\b(?:mon|ma) (?:mère|père|femme|mari|fils|fille|enfant|frère|s(?:œ|oe)ur|patient\w*)"
         r"|\bmi (?:madre|padre|esposa|esposo|marido|hijo|hija|hermano|hermana|paciente)"

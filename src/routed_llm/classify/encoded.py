@@ -1,4 +1,4 @@
-"""Text hidden in encodings: short base64, hex and percent-encoded runs, and digits spelled as words.
+r"""Text hidden in encodings: short base64, hex and percent-encoded runs, and digits spelled as words.
 
 `detect_pii` scans what these decode to like plain text, so ``amFuZS5kb2VAZXhhbXBsZS5jb20=``
 is an e-mail address and "four one one one, one one one one, ..." a card number. Decoding
@@ -9,7 +9,7 @@ is bounded so that it never costs more than a scan:
   printable UTF-8 text (a quick look at a 48-character prefix rejects images, hashes,
   compressed data and random tokens before the whole run is decoded);
 - base64 of a ``data:`` URL (``data:image/png;base64,...``) is never decoded: it is an image;
-- hex runs are even-length runs of hex digits (``6a616e65``) or ``\\x`` escapes (``\\x6a\\x61``);
+- hex runs are even-length runs of hex digits (``6a616e65``) or ``\x`` escapes (``\x6a\x61``);
   code's hex literals (``0xDEADBEEF``), hashes and UUIDs decode to bytes that are not text;
 - percent-encoding is undone per whitespace-delimited token (``jane%40example.com``);
 - spelled digits are runs of at least ten digit words (English, German, French, Spanish,

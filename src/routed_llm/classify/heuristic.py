@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote_plus, urlsplit
 
+from routed_llm.classify.cueindex import CueIndex
 from routed_llm.classify.cues import (
     COMPLEXITY_CUES,
     COMPLEXITY_LEVELS,
@@ -75,7 +76,6 @@ from routed_llm.classify.cues import (
     TASK_PRIORITY,
     Cue,
 )
-from routed_llm.classify.cueindex import CueIndex
 from routed_llm.classify.pii import detect_pii
 from routed_llm.classify.records import RECORD_CUES, Lexicon
 from routed_llm.types import Complexity, Sensitivity, Task
@@ -484,7 +484,7 @@ def tool_texts(tools: Any) -> list[str]:
 
 
 def _split_lexicon(parts: Sequence[str], hits: Lexicon | None) -> Iterator[tuple[str, Lexicon | None]]:
-    """Hand the hits found in ``"\\n\\n".join(parts)`` back to each part, at the part's own offsets."""
+    """Hand the hits found in the parts joined by blank lines back to each part, at the part's own offsets."""
     if hits is None or len(parts) == 1:
         yield from ((part, hits) for part in parts)
         return

@@ -555,7 +555,7 @@ def detect_pii(text: str, *, lexicon: Lexicon | None = None, deep: bool = True) 
 
 
 def _detect(text: str) -> list[PIIMatch]:
-    """The pattern detectors on ``text`` as written; overlaps are left for `detect_pii` to resolve."""
+    """Run the pattern detectors on ``text`` as written; overlaps are left for `detect_pii` to resolve."""
     found: list[PIIMatch] = []
     if "PRIVATE KEY" in text:
         _find_private_keys(text, found)
@@ -609,7 +609,7 @@ def _detect_deep(text: str, lexicon: Lexicon | None, found: list[PIIMatch]) -> N
 
 
 def _detect_deep_inner(decoded: str, found: list[PIIMatch]) -> None:
-    """Records and one more level of decoding (base64 of percent-encoding) inside a decoded run."""
+    """Find records, and decode one level deeper (base64 of percent-encoding), inside a decoded run."""
     tokens = long_tokens(decoded)
     find_records(
         decoded,
@@ -631,7 +631,7 @@ def _find_spelled(text: str, out: list[PIIMatch]) -> None:
 
 
 def _spelled_phone(number: str) -> bool:
-    """A phone number spelled as words: +CC and 8-15 digits, a NANP number, or a trunk-0 national number."""
+    """Tell a phone number spelled as words: +CC and 8-15 digits, a NANP number or a trunk-0 national number."""
     if number.startswith("+"):
         return 8 <= len(number) - 1 <= 15
     if len(number) == 11 and number[0] == "1":

@@ -83,6 +83,7 @@ def scan_lexicon(lower: str) -> Lexicon:
         hits.extend((role.cue.label, pos, m.end()) for role in _LEXICON_INDEX.roles_at(lower, pos))
     return hits
 
+
 # --------------------------------------------------------------------------- check digits
 
 _LUHN_DOUBLED: Final = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
@@ -243,10 +244,10 @@ _CF_RE: Final = re.compile(
     r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])"
 )
 # Surname (5, padded with 9), decade, month (+50 for women), day, year digit, initials, check digit, 2 letters.
-_UK_DL_RE: Final = re.compile(r"(?<![A-Za-z0-9])[A-Z9]{5}[0-9][0156][0-9][0-3][0-9]{2}[A-Z9]{2}[0-9][A-Z]{2}(?![A-Za-z0-9])")
-NIR_SPACED_RE: Final = re.compile(
-    r"[12378] [0-9]{2} [0-9]{2} (?:[0-9]{2}|2[AB]) [0-9]{3} [0-9]{3} [0-9]{2}(?![0-9])"
+_UK_DL_RE: Final = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z9]{5}[0-9][0156][0-9][0-3][0-9]{2}[A-Z9]{2}[0-9][A-Z]{2}(?![A-Za-z0-9])"
 )
+NIR_SPACED_RE: Final = re.compile(r"[12378] [0-9]{2} [0-9]{2} (?:[0-9]{2}|2[AB]) [0-9]{3} [0-9]{3} [0-9]{2}(?![0-9])")
 # Medicare Beneficiary Identifier: no S, L, O, I, B, Z letters.
 _MBI_RE: Final = re.compile(
     r"(?<![A-Za-z0-9])[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9]-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9]-?"
@@ -328,14 +329,14 @@ def _digit_count(s: str) -> int:
 
 
 def _generic_document(compact: str, *, min_len: int = 6, max_len: int = 16, max_letters: int = 4) -> bool:
-    """A document number after its context word: mostly digits (at least five), few letters."""
+    """Tell a document number after its context word: mostly digits (at least five), few letters."""
     if not (min_len <= len(compact) <= max_len):
         return False
     digits = _digit_count(compact)
     return digits >= 5 and len(compact) - digits <= max_letters
 
 
-def _validate(family: str, token: str, compact: str, upper: str) -> str | None:  # noqa: PLR0911
+def _validate(family: str, compact: str, upper: str) -> str | None:
     """Return the kind a token after a ``family`` context word is, or None."""
     digits_only = compact.isdigit()
     if family == "passport":
@@ -402,7 +403,7 @@ def _find_near(text: str, family: str, start: int, end: int, report: Report) -> 
                 continue  # cut off by the window: not the whole number
             compact = token.replace(" ", "").replace("-", "").replace(".", "").replace("/", "")
             upper = compact.upper()
-            kind = None if _is_date(token, compact) else _validate(family, token, compact, upper)
+            kind = None if _is_date(token, compact) else _validate(family, compact, upper)
             if kind is not None:
                 report(kind, m.start(), m.end(), "…" + compact[-2:])
                 return
