@@ -402,3 +402,26 @@ def test_speed_sanity() -> None:
         classify(text)
         samples.append(time.perf_counter() - t0)
     assert statistics.median(samples) < 0.005
+
+
+# --------------------------------------------------------------------------- issue 22: the four that leaked
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("Patient MRN 004512, diagnosis: type 2 diabetes, prescribe metformin?", "health"),
+        ("My passport number is 533380006, expiring 2031.", "passport"),
+        ("Decode this: amFuZS5kb2VAZXhhbXBsZS5jb20g", "email in base64"),
+        ("Charge four one one one, one one one one, one one one one, one one one one.", "credit_card in words"),
+    ],
+)
+def test_issue_22_requests_are_confidential_and_the_reason_names_the_category(text: str, label: str) -> None:
+    for result in (classify(text), classify_messages([{"role": "user", "content": text}])):
+        assert result.sensitivity is Sensitivity.CONFIDENTIAL
+        assert result.signals[2] == f"sensitivity=confidential: {label}"
+
+
+def test_a_bare_medical_question_stays_public() -> None:
+    assert classify("What is metformin for?").sensitivity is Sensitivity.PUBLIC
+    assert classify_messages([{"role": "user", "content": "What is metformin for?"}]).sensitivity is Sensitivity.PUBLIC
