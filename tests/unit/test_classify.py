@@ -402,3 +402,54 @@ def test_speed_sanity() -> None:
         classify(text)
         samples.append(time.perf_counter() - t0)
     assert statistics.median(samples) < 0.005
+
+
+# --------------------------------------------------------------------------- issue 22: the four that leaked
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("Patient MRN 004512, diagnosis: type 2 diabetes, prescribe metformin?", "health"),
+        ("My passport number is 533380006, expiring 2031.", "passport"),
+        ("Decode this: amFuZS5kb2VAZXhhbXBsZS5jb20g", "email in base64"),
+        ("Charge four one one one, one one one one, one one one one, one one one one.", "credit_card in words"),
+    ],
+)
+def test_issue_22_requests_are_confidential_and_the_reason_names_the_category(text: str, label: str) -> None:
+    for result in (classify(text), classify_messages([{"role": "user", "content": text}])):
+        assert result.sensitivity is Sensitivity.CONFIDENTIAL
+        assert result.signals[2] == f"sensitivity=confidential: {label}"
+
+
+def test_a_bare_medical_question_stays_public() -> None:
+    assert classify("What is metformin for?").sensitivity is Sensitivity.PUBLIC
+    assert classify_messages([{"role": "user", "content": "What is metformin for?"}]).sensitivity is Sensitivity.PUBLIC
+
+
+def _flat_scanner(index: Any) -> re.Pattern[str]:
+    """The scanner as it was before the trie: every bucket's alternatives in one flat alternation."""
+    from routed_llm.classify.cueindex import _split_top_level
+
+    alternatives: list[str] = []
+    for key in [*sorted(k for k in index.resolvers if k), ""]:
+        if key in index.resolvers:
+            alternatives += [a[1:-1] for a in _split_top_level(index.resolvers[key][0].pattern)]
+    return re.compile(r"(?<![a-z0-9_])(?:" + "|".join(alternatives) + ")")
+
+
+_CUE_WORDS = st.sampled_from(
+    "my passport number is i was diagnosed with type 2 diabetes mrn patient: dob metformin 500 mg one two four "
+    "summarize the following classify sentiment step by step trade-offs ssn sin bsn aadhaar steuer-id nhs "
+    "insulin x-ray blood pressure high blood pressure medicare member id internal only confidential".split()
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_CUE_WORDS, st.text(alphabet="abcdeimnoprst 0123456789.,:-'", max_size=8)), max_size=40))
+def test_trie_scanner_finds_what_the_flat_alternation_finds(words: list[str]) -> None:
+    from routed_llm.classify.heuristic import _INDEX
+
+    text = " ".join(words)
+    flat = _flat_scanner(_INDEX)
+    assert [m.start() for m in _INDEX.scanner.finditer(text)] == [m.start() for m in flat.finditer(text)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -9,7 +10,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routed_llm.classify import PIIMatch, classify, detect_pii
+from routed_llm.classify.encoded import MAX_RUNS
+from routed_llm.classify.heuristic import _scan
 from routed_llm.classify.pii import PII_KINDS, iban_is_valid, luhn_is_valid
+from routed_llm.classify.records import (
+    aadhaar_is_valid,
+    bsn_is_valid,
+    codice_fiscale_is_valid,
+    icao_check_digit,
+    nir_is_valid,
+    steuer_id_is_valid,
+    verhoeff_is_valid,
+)
 
 
 def kinds(text: str) -> list[str]:
@@ -514,3 +526,252 @@ def test_iban_with_one_digit_changed_is_rejected(iban: str, index: int, digit: s
         return
     changed = compact[:index] + digit + compact[index + 1 :]
     assert not iban_is_valid(changed)
+
+
+# --------------------------------------------------------------------------- identity documents (issue 22)
+
+
+def test_check_digit_algorithms() -> None:
+    assert aadhaar_is_valid("234567890124") and not aadhaar_is_valid("234567890125")
+    assert not aadhaar_is_valid("134567890124")  # Aadhaar never starts with 0 or 1
+    assert verhoeff_is_valid("2363") and not verhoeff_is_valid("2364")
+    assert bsn_is_valid("111222333") and not bsn_is_valid("111222334")
+    assert steuer_id_is_valid("86095742719") and not steuer_id_is_valid("86095742718")
+    assert nir_is_valid("185057800608491") and not nir_is_valid("185057800608436")
+    assert nir_is_valid("2690599350123" + "84")
+    assert codice_fiscale_is_valid("RSSMRA85T10A562S") and not codice_fiscale_is_valid("RSSMRA85T10A562X")
+    mrz = "L898902C36UTO7408122F1204159ZE184226B<<<<<10"  # ICAO 9303 specimen
+    assert icao_check_digit(mrz[:9]) == int(mrz[9])
+    assert icao_check_digit(mrz[13:19]) == int(mrz[19])
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # context word + format
+        ("My passport number is 533380006, expiring 2031.", "passport"),
+        ("Reisepassnummer C01X00T47", "passport"),
+        ("paspoort NXC1B2D34", "passport"),
+        ("Driver's license D1234567, California", "driving_licence"),
+        ("Führerscheinnummer B072RRE2I55", "driving_licence"),
+        ("my SSN is 078 05 1120", "national_id"),
+        ("SIN 130 692 544", "national_id"),
+        ("Mijn BSN is 111222333.", "national_id"),
+        ("Aadhaar 2345 6789 0124", "national_id"),
+        ("मेरा आधार 4992 1875 5102 है", "national_id"),
+        ("Numer PESEL 44051401359", "national_id"),
+        ("Mon NIR est 185057800608491", "national_id"),
+        ("Personalausweis L01X00T47", "national_id"),
+        ("Meine Steuer-ID ist 86095742719.", "tax_id"),
+        ("PAN card ABCPE1234F", "tax_id"),
+        # distinctive formats, no context needed
+        ("CF RSSMRA85T10A562S", "tax_id"),
+        ("file it under 912-70-1234 please", "tax_id"),  # ITIN
+        ("licence MORGA657054SM9IJ", "driving_licence"),
+        ("secu 1 85 05 78 006 084 91", "national_id"),
+        ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10", "passport"),
+        ("I<UTOD231458907<<<<<<<<<<<<<<<", "national_id"),
+    ],
+)
+def test_identity_document_positive(text: str, kind: str) -> None:
+    assert kind in kinds(text)
+    assert classify(text).sensitivity.value == "confidential"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Order 533380006 shipped yesterday.",  # a 9-digit number alone is not a document
+        "Call 123456789 or 987654321.",
+        "How do I renew my passport? It takes 6-8 weeks.",
+        "passport photo size 35x45 mm",
+        "My passport is valid until 2031-05-12.",
+        "Passport fees went up to 130 dollars in 2024.",
+        "SIN 130 692 545",  # Luhn fails
+        "BSN 111222334",  # 11-proef fails
+        "Aadhaar 2345 6789 0125",  # Verhoeff fails
+        "Steuer-ID 86095742718",
+        "CF RSSMRA85T10A562X",  # wrong check letter
+        "912-40-1234",  # not an ITIN group
+        "secu 1 85 05 78 006 084 36",  # wrong NIR key
+        "My gym member number 12345678 stopped working.",  # member id without health context
+        "ISBN 978-3-16-148410-0",
+        "UPS 1Z999AA10123456784",
+    ],
+)
+def test_identity_document_negative(text: str) -> None:
+    assert not set(kinds(text)) & {"passport", "driving_licence", "national_id", "tax_id", "health"}
+
+
+# --------------------------------------------------------------------------- health data
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patient MRN 004512, diagnosis: type 2 diabetes, prescribe metformin?",
+        "NHS number 943 476 5919",
+        "Medicare 1EG4-TE5-MK73",
+        "Member ID XYZ123456789 for my health plan",
+        "I was diagnosed with HIV last spring.",
+        "My HbA1c came back at 7.9%.",
+        "My mother was diagnosed with breast cancer.",
+        "I'm on 20 mg fluoxetine.",
+        "Patient: John Carter, DOB 03/14/1962, LDL 190",
+        "Mrs. Alvarez tested positive for chlamydia.",
+        "Ich habe Depressionen und nehme Sertralin.",
+        "Me diagnosticaron hipertensión.",
+        "J'ai un diabète de type 1.",
+        "Mio padre ha il diabete.",
+        "Mijn moeder heeft kanker.",
+    ],
+)
+def test_health_positive(text: str) -> None:
+    assert "health" in kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is metformin for?",
+        "What are the early symptoms of type 2 diabetes?",
+        "I have a question about metformin and alcohol.",  # first person, but not tied
+        "How is hypertension diagnosed?",
+        "Write a Python class that stores patient records.",
+        "I need to diagnose this bug in the parser.",
+        "My test results in CI show 3 failures.",
+        "Tengo una receta de pastel.",  # receta: a recipe
+        "A 54-year-old man presents with chest pain; differential diagnosis?",
+    ],
+)
+def test_health_negative(text: str) -> None:
+    assert "health" not in kinds(text)
+
+
+# --------------------------------------------------------------------------- encoded text
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "encoding"),
+    [
+        ("Decode this: amFuZS5kb2VAZXhhbXBsZS5jb20g and reply", "email", "base64"),
+        (f"token={_b64('My SSN is 078-05-1120')}", "national_id", "base64"),
+        ("x " + base64.urlsafe_b64encode(b"passport number 533380006").decode().rstrip("="), "passport", "base64"),
+        ("hex " + b"card 4111 1111 1111 1111".hex(), "credit_card", "hex"),
+        ("esc " + "".join(f"\\x{b:02x}" for b in b"jane@example.com"), "email", "hex"),
+        ("redirect?email=jane.doe%40example.com&next=%2Fhome", "email", "url-encoded"),
+        (f"blob {_b64('Patient MRN 004512, diagnosis: diabetes')}", "health", "base64"),
+        (f"twice {_b64('email=jane.doe%40example.com')}", "email", "base64"),
+    ],
+)
+def test_encoded_positive(text: str, kind: str, encoding: str) -> None:
+    found = [m for m in detect_pii(text) if m.kind == kind]
+    assert found and found[0].encoding == encoding
+    assert found[0].preview == encoding + "…"  # the preview of an encoded value names only the encoding
+    assert classify(text).signals[2] == f"sensitivity=confidential: {kind} in {encoding}"
+
+
+_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"icon: data:image/png;base64,{_PNG}",
+        f"raw png {_PNG}",
+        f"data:image/png;base64,{_b64('jane@example.com')}",  # a data: URL is an image, never decoded
+        "SGVsbG8gd29ybGQ= is base64 for a greeting",
+        "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "uint32_t magic = 0xDEADBEEF; mask = 0xFFFFFFFFFFFFFFFF;",
+        "request 550e8400-e29b-41d4-a716-446655440000",
+        "getUserProfileFromDatabaseConnectionPool",
+        "https://www.google.com/search?q=metformin%20side%20effects",
+    ],
+)
+def test_encoded_negative(text: str) -> None:
+    assert detect_pii(text) == []
+
+
+def test_decoding_is_bounded() -> None:
+    hidden = _b64("jane@example.com " * 400)  # > 4,096 characters of base64: a file, not decoded
+    assert len(hidden) > 4096
+    assert detect_pii(f"blob {hidden}") == []
+    many = " ".join(_b64(f"nothing to see here {i:04d}") for i in range(MAX_RUNS))
+    assert detect_pii(f"{many} {_b64('jane@example.com')}") == []  # only MAX_RUNS runs are decoded
+    t0 = time.thread_time()
+    detect_pii(" ".join(_b64(f"word {i} " * 200) for i in range(2000)))
+    assert time.thread_time() - t0 < 10.0
+
+
+# --------------------------------------------------------------------------- spelled digits
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("my card is four one one one one one one one one one one one one one one one", "credit_card"),
+        ("Card: five five five five, five five five five, five five five five, four four four four.", "credit_card"),
+        ("card 4111 one one one one one one one one one one one one", "credit_card"),
+        ("call me on four one five five five five two six seven one", "phone"),
+        ("ring plus four four two zero seven nine four six zero nine five eight", "phone"),
+        ("Meine Nummer ist null eins fünf eins zwei drei vier fünf sechs sieben acht neun", "phone"),
+        ("appelle-moi au zéro six un deux trois quatre cinq six sept huit", "phone"),
+    ],
+)
+def test_spelled_digits_positive(text: str, kind: str) -> None:
+    found = [m for m in detect_pii(text) if m.kind == kind]
+    assert found and found[0].encoding == "words"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Count from one to ten: one two three four five six seven eight nine ten.",
+        "One, two, three, four - the band counts in and plays one two three hours.",
+        "four one one one one one one one one one one one one one one two",  # fails Luhn
+    ],
+)
+def test_spelled_digits_negative(text: str) -> None:
+    assert detect_pii(text) == []
+
+
+# --------------------------------------------------------------------------- the classifier's hand-over
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patient MRN 004512, diagnosis: type 2 diabetes, prescribe metformin?",
+        "My passport number is 533380006 and my SSN is 078 05 1120.",
+        "Design a system; my card is four one one one one one one one one one one one one one one one",
+        "Summarise: Mijn moeder heeft kanker. Compare the trade-offs.",
+        "plain text without anything",
+    ],
+)
+def test_lexicon_from_the_cue_scan_finds_the_same(text: str) -> None:
+    scan = _scan(text)
+    assert scan.records is not None
+    assert detect_pii(text, lexicon=scan.records) == detect_pii(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "passport " * 20_000,
+        "my diabetes " * 10_000,
+        "one " * 30_000,
+        "QUFB" * 25_000,
+        "%41" * 30_000,
+        "\\x41" * 20_000,
+        "RSSMRA85T10A562S " * 5_000,
+        "SIN 130 692 544 " * 5_000,
+    ],
+)
+def test_new_detectors_stay_linear(text: str) -> None:
+    t0 = time.thread_time()
+    detect_pii(text)
+    assert time.thread_time() - t0 < 10.0

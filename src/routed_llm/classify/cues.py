@@ -15,7 +15,10 @@ from routed_llm.types import Complexity, Task
 __all__ = [
     "COMPLEXITY_CUES",
     "COMPLEXITY_LEVELS",
+    "CLINICAL_TERMS",
     "CONFIDENTIAL_MARKERS",
+    "DOCUMENT_CONTEXTS",
+    "HEALTH_TIES",
     "INSTRUCTION_WINDOW",
     "INTERNAL_MARKERS",
     "TASK_CUES",
@@ -248,3 +251,146 @@ COMPLEXITY_LEVELS: Final[tuple[tuple[int, Complexity], ...]] = (
 
 INSTRUCTION_WINDOW: Final = 200
 """Characters at each end of a text where a task cue scores one extra point."""
+
+
+# --------------------------------------------------------------------------- confidential records
+#
+# The tables below are read by `routed_llm.classify.records`: lower-case regex fragments
+# matched at a word start, no capturing groups. A context word alone never makes a call
+# confidential: it only tells the record detectors which number formats to look for near it.
+
+DOCUMENT_CONTEXTS: Final[Mapping[str, str]] = {
+    "passport": (
+        r"passports?\b|passport-?(?:nr|no|number)|reisepass\w*|passnummer|pass-?nr\b|passeport|pasaporte"
+        r"|passaporto|paspoort|paszport|pasaport|passaporte"
+    ),
+    "licence": (
+        r"driver'?s? ?licen[cs]e|drivers licen[cs]e|driving licen[cs]e|driving permit"
+        r"|dl ?(?:no|number|#)|dl:|führerschein\w*|fuehrerschein\w*|permis de conduire|carnet de conducir"
+        r"|permiso de conducir|licencia de conducir|patente di guida|numero (?:di )?patente|rijbewijs\w*"
+        r"|prawo jazdy"
+    ),
+    "ssn": (
+        r"ssns?\b|social security(?: number| no| #)?|soc\.? ?sec\b|sozialversicherungsnummer|sv-nummer"
+        r"|rentenversicherungsnummer"
+    ),
+    "sin": r"sin\b|social insurance|nas\b|num[ée]ro d'assurance sociale|assurance sociale",
+    "bsn": r"bsn\b|burgerservicenummer|sofi-?nummer|citizen service number",
+    "aadhaar": r"aadhaa?r|aadhar|uidai|uid\b|आधार",
+    "idcard": (
+        r"id[- ]?cards?\b|identity (?:cards?|no|number|document)|national id\w*|national identity"
+        r"|personal id(?:entity)? (?:no|number|code)|citizen id|personalausweis\w*|ausweis(?:nummer|-nr| nr)?\b"
+        r"|identiteitskaart|id-kaart|carte d'identit[ée]|carte nationale d'identit[ée]|cni\b"
+        r"|documento de identidad|carta d'identit[àa]|dowód osobisty|personnummer|henkilötunnus"
+    ),
+    "nir": (
+        r"nir\b|n° de s[ée]curit[ée] sociale|num[ée]ro de s[ée]curit[ée] sociale|s[ée]curit[ée] sociale"
+        r"|s[ée]cu\b|carte vitale|insee\b"
+    ),
+    "pesel": r"pesel",
+    "taxid": (
+        r"tax (?:id|identification|number|no|file number|reference|code)\b|taxpayer (?:id|number)|tin\b|tfn\b"
+        r"|utr\b|nif\b|num[ée]ro fiscal|num[ée]ro d'identification fiscale"
+        r"|steuernummer|codice fiscale|n[úu]mero de identificaci[óo]n fiscal"
+        r"|itins?\b|pan\b|pan card|permanent account number"
+    ),
+    "steuerid": r"steuer-?id\w*|steuer-?identifikations\w*|identifikationsnummer|idnr\b",
+    "mrn": (
+        r"mrn\b|medical record|patient (?:id|number|no\b|#)|chart (?:number|no\b|#)|hospital (?:number|no\b)"
+        r"|fallnummer|patientennummer|patienten-id|patiëntnummer|num[ée]ro de dossier|dossier m[ée]dical"
+        r"|historia cl[íi]nica|nhc\b|cartella clinica"
+    ),
+    "nhs": r"nhs\b|chi number",
+    "plan": (
+        r"medicare|medicaid|health ?plan|health insurance|mbi\b|krankenversichertennummer|kvnr\b|krankenkasse"
+        r"|carte vitale|mutuelle|tarjeta sanitaria|n[úu]mero de afiliaci[óo]n|tessera sanitaria|zorgverzekering"
+        r"|ehic\b|beneficiary (?:id|number)"
+    ),
+    "member": (
+        r"member (?:id|number|no\b|#)|subscriber (?:id|number|no\b)|policy (?:id|number|no\b|#)"
+        r"|group (?:number|no\b|#)|insurance (?:id|number|no\b|card)|versichertennummer|versicherungsnummer"
+        r"|polisnummer|n° d'adhérent"
+    ),
+}
+"""Words that announce an identity document or a health record, by family.
+
+``member`` ids (member, policy, group numbers) count only in a text that also speaks of
+health (`CLINICAL_TERMS` or a health-insurance word): a gym's member number is not a health record.
+"""
+
+CLINICAL_TERMS: Final = (
+    # English: findings, orders and results
+    r"diagnos(?:is|es|ed)\b|dx\b|prognos\w*|prescri(?:be|bed|bes|bing|ption|ptions)\b|medications?\b|meds\b"
+    r"|dosage|lab results?"
+    r"|blood (?:test|work|results|sugar|pressure|count|panel)\w*|biops\w*|mri\b|ct scan"
+    r"|x-?rays?\b|ultrasound|mammogram|hba1c|a1c\b|ldl\b|cholesterol|glucose|creatinine|egfr\b"
+    r"|tsh\b|ha?emoglobin|wbc\b|platelets?|viral load|cd4\b|chemo\w*|radiotherapy|dialysis"
+    # conditions
+    r"|diabet\w*|cancer|tumou?rs?\b|carcinoma|leuka?emia|lymphoma|melanoma|hiv\b|hepatitis"
+    r"|depressi\w*|anxiety|bipolar|schizophreni\w*|adhd\b|autis\w*|asthma|hypertension"
+    r"|high blood pressure|epilep\w*|dementia|alzheimer\w*|parkinson\w*|pregnan\w*|miscarriage|abortion"
+    r"|stds?\b|stis?\b|chlamydia|gonorrh\w*|syphilis|herpes|covid\w*|stroke|heart attack|heart failure"
+    r"|copd\b|arthritis|ptsd\b|anorexia|bulimia|addiction|alcoholism|overdose|sclerosis|crohn\w*|colitis"
+    r"|kidney disease|lupus|coeliac|celiac|hypothyroid\w*|infertil\w*|tuberculosis"
+    # medicines
+    r"|metformin|insulin|lisinopril|atorvastatin|simvastatin|sertraline|fluoxetine|escitalopram"
+    r"|citalopram|bupropion|prozac|zoloft|lexapro|xanax|alprazolam|lorazepam|diazepam|adderall|ritalin"
+    r"|methylphenidate|ozempic|semaglutide|wegovy|mounjaro|levothyroxine|amlodipine|omeprazole"
+    r"|prednis\w*|warfarin|apixaban|eliquis|methotrexate|truvada|quetiapine|olanzapine"
+    r"|risperidone|gabapentin|oxycodone|hydrocodone|tramadol|morphine|methadone|buprenorphine|suboxone"
+    r"|antidepressants?|antibiotics?|antiretroviral\w*|statins?\b"
+    # doses: "500 mg", "10mg", "2.5 ml"
+    r"|[0-9]+(?:[.,][0-9]+)? ?(?:mg|mcg|µg)\b"
+    # German
+    r"|diagnosen\b|diagnostiziert|befund\w*|verschrieben|verordnet|blutwerte|laborwerte"
+    r"|blutzucker|blutdruck|krebs\w*|schwanger\w*|zuckerkrankheit|medikament\w*|depressionen"
+    # French
+    r"|diagnostiqu[ée]\w*|ordonnance|analyses? (?:de sang|sanguines?)|bilan sanguin|glycémie|diabète|tumeur"
+    r"|dépression|enceinte|grossesse|médicament\w*|séropositi\w*"
+    # Spanish
+    r"|diagnóstico|diagnosticad\w*|diagnosticaron|recetad\w*|recetaron|análisis de sangre|analítica|glucosa|cáncer"
+    r"|depresión|embarazada|embarazo|medicamento\w*|hipertensi[óo]n"
+    # Italian
+    r"|diagnosi\b|diagnosticat\w*|prescritt\w*|esami del sangue|analisi del sangue|glicemia"
+    r"|diabete\b|cancro|tumore|depressione|incinta|gravidanza|farmac[oi]\b|ipertensione"
+    # Dutch
+    r"|gediagnosticeerd|voorgeschreven|bloeduitslag\w*|bloedonderzoek|suikerziekte|kanker|zwanger"
+    r"|medicijn\w*"
+)
+"""Diagnoses, prescriptions, medicines, doses and lab results (EN, DE, FR, ES, IT, NL).
+
+A clinical term alone is a medical question, not a record: it makes a call confidential
+only when it is tied to a person by one of `HEALTH_TIES` (or a medical record or
+health-plan number is present).
+"""
+
+HEALTH_TIES: Final[Mapping[str, str]] = {
+    # "my diagnosis", "my mother ... diabetes": a possessive at most two words before the term.
+    "possessive": r"\b(?:my|mein(?:e|en|em|er)?|mon|ma|mes|mi|mis|mio|mia|miei|mie|mijn)\b",
+    # "I was diagnosed", "I have type 2 diabetes", "I'm on 500 mg": at most two words before the term.
+    "first person": (
+        r"\bi(?:'m| am| was| have| had|'ve| got| take| took| started| need| suffer(?: from)?| tested)\b"
+        r"|\bich (?:habe|hatte|bin|nehme|leide|wurde)\b|\bbei mir\b|\bj'ai\b|\bje (?:suis|prends|souffre)\b"
+        r"|\bm'a\b|\bon m'a\b|\b(?:tengo|tomo|padezco|estoy)\b|\bme\b(?= (?:diagnosticaron|recetaron|han))"
+        r"|\b(?:ho|prendo|soffro)\b|\bmi (?:hanno|è)\b|\bik (?:heb|neem|ben|gebruik)\b"
+        r"|\b(?:diagnosed|prescribed|gave|put|started) me\b"
+    ),
+    # "my father has been taking warfarin": a relative or patient in the same sentence.
+    "relative": (
+        r"\bmy (?:mom|mum|mother|dad|father|wife|husband|son|daughter|child|kid|baby|brother|sister|partner"
+        r"|boyfriend|girlfriend|grandma|grandmother|grandpa|grandfather|aunt|uncle|patient|client)s?\b"
+        r"|\bour patients?\b"
+        r"|\bmein(?:e|em|er)? (?:mutter|vater|frau|mann|sohn|tochter|kind|bruder|schwester|patient\w*)"
+        r"|\b(?:mon|ma) (?:mère|père|femme|mari|fils|fille|enfant|frère|s(?:œ|oe)ur|patient\w*)"
+        r"|\bmi (?:madre|padre|esposa|esposo|marido|hijo|hija|hermano|hermana|paciente)"
+        r"|\b(?:mio|mia) (?:madre|padre|moglie|marito|figlio|figlia|fratello|sorella|paziente)"
+        r"|\bmijn (?:moeder|vader|vrouw|man|zoon|dochter|kind|broer|zus|patiënt)"
+    ),
+    # A record: patient fields, a date of birth (anywhere in the same text).
+    "record": (
+        r"\bpatient(?:in|e|a)?\s*(?:name\s*)?[:#]|\bpt\s*[:#]|\bname\s*:|\bnom\s*:|\bnombre\s*:"
+        r"|\b(?:dob|d\.o\.b|date of birth|birth ?date|born on|geburtsdatum|geb\.|date de naissance"
+        r"|née? le|fecha de nacimiento|data di nascita|geboortedatum)"
+    ),
+}
+"""What ties a clinical term to a person, by kind (lower-case regex fragments)."""

@@ -38,10 +38,15 @@ Complexity
     trade-offs, failure modes and prove ..." scores 6 or more on cues alone.
 
 Sensitivity
-    Detected PII or secrets (`detect_pii`) make a call CONFIDENTIAL, and so do
-    the explicit `CONFIDENTIAL_MARKERS` ("confidential", "strictly
-    confidential", "privileged and confidential", "attorney-client", "trade
-    secret", "top secret"). The `INTERNAL_MARKERS` ("internal only", "for
+    Detected PII or secrets (`detect_pii`: contact details, payment data, identity
+    documents, tax ids, health data, also inside base64 / hex / percent-encoding or
+    spelled as words) make a call CONFIDENTIAL; the signal names the kinds found
+    ("health", "passport", "email in base64"), never a value. The words the record
+    detectors need (`routed_llm.classify.records.RECORD_CUES`) are part of the one
+    cue scan, so a text is scanned for words once. The explicit
+    `CONFIDENTIAL_MARKERS` ("confidential", "strictly confidential",
+    "privileged and confidential", "attorney-client", "trade secret", "top
+    secret") make a call CONFIDENTIAL too. The `INTERNAL_MARKERS` ("internal only", "for
     internal use", "do not share/distribute", "proprietary", "NDA",
     "restricted distribution") make it INTERNAL. Anything else is PUBLIC.
     Bare "privileged" is *not* a marker: it is common in technical text
@@ -57,9 +62,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 from urllib.parse import unquote_plus, urlsplit
 
+from routed_llm.classify.cueindex import CueIndex
 from routed_llm.classify.cues import (
     COMPLEXITY_CUES,
     COMPLEXITY_LEVELS,
@@ -71,6 +77,7 @@ from routed_llm.classify.cues import (
     Cue,
 )
 from routed_llm.classify.pii import detect_pii
+from routed_llm.classify.records import RECORD_CUES, Lexicon
 from routed_llm.types import Complexity, Sensitivity, Task
 
 __all__ = [
@@ -104,105 +111,24 @@ _KIND_TASK: Final = 0
 _KIND_COMPLEXITY: Final = 1
 _KIND_CONFIDENTIAL: Final = 2
 _KIND_INTERNAL: Final = 3
+_KIND_RECORD: Final = 4  # context words, clinical terms and digit words for the PII detectors
 
 
-class _Role(NamedTuple):
-    kind: int
-    task: Task | None
-    cue: Cue
-
-
-def _split_top_level(pattern: str) -> list[str]:
-    """Split a regex fragment on ``|`` outside any group or character class."""
-    parts: list[str] = []
-    depth = 0
-    in_class = False
-    start = 0
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(pattern[start:i])
-            start = i + 1
-        i += 1
-    parts.append(pattern[start:])
-    return parts
-
-
-def _bucket_of(alternative: str) -> str:
-    """Return the literal first character of an alternative, or ``""`` if it has none."""
-    if len(alternative) > 1 and alternative[0].isalnum() and alternative[1] not in "?*+{":
-        return alternative[0]
-    return ""
-
-
-class _CueIndex:
-    """All cue tables compiled into one scanning regex plus per-bucket resolvers.
-
-    The scanner is ``(?<![a-z0-9_])(?:a(?:...)|b(?:...)|...|<other>)``, without capturing
-    groups, which keeps the regex engine on its fast path. For each (rare) hit
-    a small per-bucket regex with one group per alternative tells which
-    alternative matched, and so which cue(s).
-    """
-
-    def __init__(self, tables: Iterable[tuple[int, Task | None, Sequence[Cue]]]) -> None:
-        roles: dict[str, list[_Role]] = {}
-        for kind, task, cues in tables:
-            for cue in cues:
-                if re.compile(cue.pattern).groups:
-                    raise ValueError(f"cue {cue.label!r} has a capturing group")
-                for alternative in _split_top_level(cue.pattern):
-                    roles.setdefault(alternative, []).append(_Role(kind, task, cue))
-        buckets: dict[str, list[str]] = {}
-        for alternative in roles:
-            buckets.setdefault(_bucket_of(alternative), []).append(alternative)
-        for alternatives in buckets.values():
-            alternatives.sort(key=len, reverse=True)  # longer (more specific) first
-        letters = sorted(k for k in buckets if k)
-        branches = [re.escape(k) + "(?:" + "|".join(a[1:] for a in buckets[k]) + ")" for k in letters]
-        if "" in buckets:
-            branches.extend(buckets[""])
-        # A negative lookbehind is cheaper than a leading \b (measured) and equivalent
-        # here because every alternative starts with a word character.
-        self.scanner: Final = re.compile(r"(?<![a-z0-9_])(?:" + "|".join(branches) + ")")
-        self.resolvers: Final = {
-            k: (re.compile("|".join(f"({a})" for a in alts)), tuple(tuple(roles[a]) for a in alts))
-            for k, alts in buckets.items()
-        }
-
-    def roles_at(self, lower: str, pos: int) -> tuple[_Role, ...]:
-        """Return the roles of the alternative the scanner matched at ``pos``."""
-        for key in (lower[pos], ""):
-            entry = self.resolvers.get(key)
-            if entry is None:
-                continue
-            m = entry[0].match(lower, pos)
-            if m is not None and m.lastindex is not None:
-                return entry[1][m.lastindex - 1]
-        return ()  # pragma: no cover - the scanner only stops where a resolver matches
-
-
-_INDEX: Final = _CueIndex(
+_INDEX: Final = CueIndex(
     [
         *((_KIND_TASK, task, cues) for task, cues in TASK_CUES.items()),
         (_KIND_COMPLEXITY, None, COMPLEXITY_CUES),
         (_KIND_CONFIDENTIAL, None, CONFIDENTIAL_MARKERS),
         (_KIND_INTERNAL, None, INTERNAL_MARKERS),
+        (_KIND_RECORD, None, RECORD_CUES),
     ]
 )
-_MARKER_INDEX: Final = _CueIndex(
-    [(_KIND_CONFIDENTIAL, None, CONFIDENTIAL_MARKERS), (_KIND_INTERNAL, None, INTERNAL_MARKERS)]
+_MARKER_INDEX: Final = CueIndex(
+    [
+        (_KIND_CONFIDENTIAL, None, CONFIDENTIAL_MARKERS),
+        (_KIND_INTERNAL, None, INTERNAL_MARKERS),
+        (_KIND_RECORD, None, RECORD_CUES),
+    ]
 )
 
 # Code-looking lines, matched after a newline (the text is scanned as "\n" + text).
@@ -256,23 +182,30 @@ class _Scan:
     complexity_cues: dict[str, int]
     confidential: list[str]
     internal: list[str]
+    records: Lexicon | None
+    """Record-detector word hits, ``None`` when lower-casing moved offsets (the detectors then scan)."""
     fences: int = 0
     code_lines: int = 0
     list_items: int = 0
     questions: int = 0
 
 
-def _scan(text: str, *, index: _CueIndex = _INDEX, structure: bool = True) -> _Scan:
+def _scan(text: str, *, index: CueIndex = _INDEX, structure: bool = True) -> _Scan:
     """Collect cue hits (and, with ``structure``, code/list/question counts) in ``text``."""
     lower = text.lower()
     n = len(lower)
-    scan = _Scan({}, {}, {}, [], [])
+    records: Lexicon | None = [] if n == len(text) else None
+    scan = _Scan({}, {}, {}, [], [], records)
     seen: set[tuple[object, str]] = set()
     boosted_seen: set[tuple[object, str]] = set()
     for m in index.scanner.finditer(lower):
         pos = m.start()
         for role in index.roles_at(lower, pos):
             cue = role.cue
+            if role.kind == _KIND_RECORD:
+                if records is not None:
+                    records.append((cue.label, pos, m.end()))
+                continue
             key = (role.task if role.task is not None else role.kind, cue.label)
             if role.task is not None:
                 points = 0
@@ -382,7 +315,10 @@ def _decide_complexity(
 def _decide_sensitivity(
     pii: Sequence[str], confidential: Sequence[str], internal: Sequence[str]
 ) -> tuple[Sensitivity, str]:
-    """Apply the sensitivity rules of the module docstring; return the level and a signal."""
+    """Apply the sensitivity rules of the module docstring; return the level and a signal.
+
+    ``pii`` holds the labels of what was found (kinds, maybe "in base64"), never values.
+    """
     if pii:
         return Sensitivity.CONFIDENTIAL, f"sensitivity=confidential: {', '.join(pii)}"
     if confidential:
@@ -396,9 +332,14 @@ def _decide_sensitivity(
 
 #: Invisible characters that split a token without showing (zero-width space/joiners, word joiner, BOM, soft hyphen).
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"))
-_SPELLED_AT = re.compile(r"\s*(?:\[at\]|\(at\)|\{at\})\s*|\s+at\s+", re.IGNORECASE)
-_SPELLED_DOT = re.compile(r"\s*(?:\[dot\]|\(dot\)|\{dot\})\s*|\s+dot\s+", re.IGNORECASE)
-_DOTTED_DIGITS = re.compile(r"(?<=\d)[.·_/](?=\d)")
+# Each spelling in its own pattern, so that every pattern starts with something the regex
+# engine can skip to (a bare "\s*" first would be tried at every position of the text);
+# the bracketed forms only run when a cheap substring test finds their closing bracket.
+_SPELLED_AT = re.compile(r"\s+at\s+", re.IGNORECASE)
+_SPELLED_DOT = re.compile(r"\s+dot\s+", re.IGNORECASE)
+_BRACKETED_AT = re.compile(r"\s*(?:\[at\]|\(at\)|\{at\})\s*", re.IGNORECASE)
+_BRACKETED_DOT = re.compile(r"\s*(?:\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE)
+_DOTTED_DIGITS = re.compile(r"(\d)[.·_/](?=\d)")
 
 
 def _normalise(text: str) -> str:
@@ -410,25 +351,42 @@ def _normalise(text: str) -> str:
 
 def _deobfuscate(text: str) -> str:
     """Spell out simple obfuscations: ``judy at example dot com``, ``4111.1111.1111.1111``."""
-    text = _SPELLED_AT.sub("@", f" {text} ")
-    text = _SPELLED_DOT.sub(".", text)
-    return _DOTTED_DIGITS.sub(" ", text)
+    lower = text.lower()
+    text = f" {text} "
+    if "at]" in lower or "at)" in lower or "at}" in lower:
+        text = _BRACKETED_AT.sub("@", text)
+    text = _SPELLED_AT.sub("@", text)
+    if "dot]" in lower or "dot)" in lower or "dot}" in lower:
+        text = _BRACKETED_DOT.sub(".", text)
+    if "dot" in lower:
+        text = _SPELLED_DOT.sub(".", text)
+    return _DOTTED_DIGITS.sub(r"\1 ", text)
 
 
-def _pii_kinds(texts: Iterable[str]) -> tuple[str, ...]:
+def _pii_kinds(texts: Iterable[tuple[str, Lexicon | None]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """PII kinds in ``texts``, looked for in each text as written, normalised and de-obfuscated.
 
-    The de-obfuscated variant errs on the private side ("meet at noon dot" is not an address,
-    but "judy at example dot com" is): a false positive keeps a call private, a miss leaks it.
+    Each text comes with its record-word hits from the cue scan (or ``None``: the detectors
+    scan for them). The de-obfuscated variant errs on the private side ("meet at noon dot"
+    is not an address, but "judy at example dot com" is): a false positive keeps a call
+    private, a miss leaks it. Only the pattern detectors look at that variant again; records,
+    encoded runs and spelled digits are found in the normalised text.
+
+    Returns:
+        The kinds, sorted and unique, and the labels the signal shows: the kind, followed by
+        how it was hidden when it was (``email in base64``). Neither ever quotes the value.
+
     """
-    kinds: set[str] = set()
-    for text in texts:
+    labels: set[str] = set()
+    for text, lexicon in texts:
         plain = _normalise(text)
-        kinds.update(m.kind for m in detect_pii(plain))
+        matches = detect_pii(plain, lexicon=lexicon if plain == text else None)
+        labels.update(f"{m.kind} in {m.encoding}" if m.encoding else m.kind for m in matches)
         spelled = _deobfuscate(plain)
         if spelled.strip() != plain.strip():
-            kinds.update(m.kind for m in detect_pii(spelled))
-    return tuple(sorted(kinds))
+            labels.update(m.kind for m in detect_pii(spelled, deep=False))
+    kinds = tuple(sorted({label.split(" ", 1)[0] for label in labels}))
+    return kinds, tuple(sorted(labels))
 
 
 # --------------------------------------------------------------------------- public API
@@ -447,12 +405,12 @@ def classify(text: str, *, has_tools: bool = False, n_messages: int = 1) -> Clas
 
     """
     scan = _scan(text)
-    pii = _pii_kinds((text,))
+    pii, labels = _pii_kinds(((text, scan.records),))
     task, task_signal = _decide_task(scan)
     complexity, complexity_signal, points = _decide_complexity(
         scan, size_chars=len(text), has_tools=has_tools, n_messages=n_messages
     )
-    sensitivity, sensitivity_signal = _decide_sensitivity(pii, scan.confidential, scan.internal)
+    sensitivity, sensitivity_signal = _decide_sensitivity(labels, scan.confidential, scan.internal)
     return Classification(
         task=task,
         complexity=complexity,
@@ -525,6 +483,18 @@ def tool_texts(tools: Any) -> list[str]:
         return [str(tools)]
 
 
+def _split_lexicon(parts: Sequence[str], hits: Lexicon | None) -> Iterator[tuple[str, Lexicon | None]]:
+    """Hand the hits found in the parts joined by blank lines back to each part, at the part's own offsets."""
+    if hits is None or len(parts) == 1:
+        yield from ((part, hits) for part in parts)
+        return
+    offset = 0
+    for part in parts:
+        end = offset + len(part)
+        yield part, [(label, s - offset, e - offset) for label, s, e in hits if offset <= s and e <= end]
+        offset = end + 2
+
+
 def classify_messages(
     messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False, extra_texts: Iterable[str] = ()
 ) -> Classification:
@@ -575,6 +545,9 @@ def classify_messages(
     prompt = "\n\n".join(texts[last_user]) if last_user >= 0 else ""
     scan = _scan(prompt)
     confidential, internal = list(scan.confidential), list(scan.internal)
+    scanned: list[tuple[str, Lexicon | None]] = []
+    if last_user >= 0:
+        scanned.extend(_split_lexicon(texts[last_user], scan.records))
     for i, parts in enumerate(texts):
         if i == last_user:
             continue
@@ -582,6 +555,7 @@ def classify_messages(
             markers = _scan(text, index=_MARKER_INDEX, structure=False)
             confidential.extend(markers.confidential)
             internal.extend(markers.internal)
+            scanned.append((text, markers.records))
 
     task, task_signal = _decide_task(scan)
     if task is Task.CHAT and system >= 0 and system != last_user:
@@ -591,8 +565,8 @@ def classify_messages(
     complexity, complexity_signal, points = _decide_complexity(
         scan, size_chars=size, has_tools=has_tools, n_messages=len(messages)
     )
-    pii = _pii_kinds([*(text for parts in texts for text in parts), *extra_texts])
-    sensitivity, sensitivity_signal = _decide_sensitivity(pii, confidential, internal)
+    pii, labels = _pii_kinds([*scanned, *((text, None) for text in extra_texts)])
+    sensitivity, sensitivity_signal = _decide_sensitivity(labels, confidential, internal)
     return Classification(
         task=task,
         complexity=complexity,

@@ -51,10 +51,23 @@ rare candidate matches:
     ENCRYPTED, PGP ``PRIVATE KEY BLOCK``) up to the matching END line, or to
     the end of the text when it is cut off.
 
-When matches overlap, the more specific kind wins, in the order private_key,
-api_key, iban, credit_card, national_id, email, phone (the digits of an IBAN
-can look like a card number; the mod-97 check plus the length table is the
-stronger evidence).
+``health``, ``passport``, ``driving_licence``, ``tax_id`` (and more ``national_id``)
+    Health data and identity documents, found by `routed_llm.classify.records`:
+    distinctive formats with check digits anywhere (Italian codice fiscale, UK driving
+    licence, ICAO machine-readable zones, Medicare ids, US ITIN ``9XX-7X-XXXX``, French NIR
+    in its groups), other document numbers only after a context word in one of several
+    languages and with their check digit where there is one (SSN, SIN, BSN, Aadhaar,
+    PESEL, NIR, Steuer-ID, NHS number ...), and clinical terms tied to a person.
+
+Hidden values are looked for too (`routed_llm.classify.encoded`): base64, hex and
+percent-encoded runs are decoded (bounded) and scanned like plain text, and digits
+spelled as words are checked as card and phone numbers; such a match carries the
+``encoding`` and a preview that names only the encoding.
+
+When matches overlap, the more specific kind wins, in the order of `PII_KINDS`:
+private_key, api_key, iban, credit_card, health, passport, driving_licence, tax_id,
+national_id, email, phone (the digits of an IBAN can look like a card number; the
+mod-97 check plus the length table is the stronger evidence).
 """
 
 from __future__ import annotations
@@ -63,6 +76,17 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from routed_llm.classify.encoded import decoded_runs, long_tokens, spelled_digit_runs
+from routed_llm.classify.records import (
+    NIR_SPACED_RE,
+    Lexicon,
+    find_records,
+    itin_is_valid,
+    nir_is_valid,
+    same_length_lower,
+    scan_lexicon,
+)
+
 __all__ = ["PII_KINDS", "PIIMatch", "detect_pii", "iban_is_valid", "luhn_is_valid"]
 
 PII_KINDS: Final[tuple[str, ...]] = (
@@ -70,6 +94,10 @@ PII_KINDS: Final[tuple[str, ...]] = (
     "api_key",
     "iban",
     "credit_card",
+    "health",
+    "passport",
+    "driving_licence",
+    "tax_id",
     "national_id",
     "email",
     "phone",
@@ -97,6 +125,8 @@ class PIIMatch:
     """Offset just past the match (``text[start:end]`` is the match)."""
     preview: str = ""
     """A redacted hint of what matched; never the whole value."""
+    encoding: str = ""
+    """How the value was hidden, when it was: ``base64``, ``hex``, ``url-encoded`` or ``words``."""
 
 
 # --------------------------------------------------------------------------- checksums
@@ -289,6 +319,8 @@ def _is_card_number(digits: str) -> bool:
 
 def _find_cards(text: str, out: list[PIIMatch]) -> None:
     for chunk in _CARD_CHUNK_RE.finditer(text):
+        if chunk.end() - chunk.start() >= 21:  # long enough for a French NIR in its groups
+            _find_spaced_nir(text, chunk.start(), chunk.end(), out)
         for m in _DIGIT_RUN_RE.finditer(text, chunk.start(), chunk.end()):
             start, end = m.start(), m.end()
             if end - start < 13:
@@ -302,6 +334,14 @@ def _find_cards(text: str, out: list[PIIMatch]) -> None:
                     out.append(PIIMatch("credit_card", start, end, _card_preview(run)))
             elif separators < _CARD_MAX_GROUPS:
                 _find_grouped_cards(_RUN_SPLIT_RE.split(run), start, out)
+
+
+def _find_spaced_nir(text: str, start: int, end: int, out: list[PIIMatch]) -> None:
+    """French NIR written ``1 85 05 78 006 084 91`` (mod-97 key) inside a chunk of digits and spaces."""
+    for m in NIR_SPACED_RE.finditer(text, start, end):
+        s, e = m.span()
+        if (s == 0 or not text[s - 1].isdigit()) and nir_is_valid(m.group().replace(" ", "")):
+            out.append(PIIMatch("national_id", s, e, _tail(m.group(), 2)))
 
 
 def _find_grouped_cards(groups: list[str], start: int, out: list[PIIMatch]) -> None:
@@ -375,7 +415,11 @@ def _find_national_ids(text: str, out: list[PIIMatch]) -> None:
             continue
         ssn = m.group()
         area, group, serial = ssn[:3], ssn[4:6], ssn[7:]
-        if area == "000" or area == "666" or area[0] == "9" or group == "00" or serial == "0000":
+        if area[0] == "9":  # never an SSN; an ITIN when the group is one the IRS issues
+            if itin_is_valid(area + group + serial):
+                out.append(PIIMatch("tax_id", s, e, _tail(serial, 2)))
+            continue
+        if area == "000" or area == "666" or group == "00" or serial == "0000":
             continue
         out.append(PIIMatch("national_id", s, e, _tail(serial, 2)))
     for m in _NINO_RE.finditer(text):
@@ -476,19 +520,42 @@ def _has_digits(text: str, n: int) -> bool:
     return False
 
 
-def detect_pii(text: str) -> list[PIIMatch]:
+def detect_pii(text: str, *, lexicon: Lexicon | None = None, deep: bool = True) -> list[PIIMatch]:
     """Find personal data and secrets in ``text``.
 
     Args:
         text: Any string; nothing is assumed about its encoding or content.
+        lexicon: The text's `routed_llm.classify.records.RECORD_CUES` hits, when the caller
+            already scanned for them (the heuristic classifier does); found here otherwise.
+        deep: Also look for identity documents, health data, encoded runs and spelled
+            digits. ``False`` runs only the pattern detectors (email ... private_key), for a
+            second look at a text whose deep scan is already done.
 
     Returns:
         Non-overlapping matches ordered by position. Overlaps are resolved in
-        favour of the more specific kind (see `PII_KINDS`).
+        favour of the more specific kind (see `PII_KINDS`). What is found inside
+        an encoded run (base64, hex, percent-encoding) or in digits spelled as
+        words is reported over the span of the run, with ``encoding`` set.
 
     """
     if not text:
         return []
+    found = _detect(text)
+    if deep:
+        _detect_deep(text, lexicon, found)
+    if len(found) <= 1:
+        return found
+    found.sort(key=lambda m: (_PRIORITY[m.kind], m.start))
+    kept: list[PIIMatch] = []
+    for match in found:
+        if all(match.end <= k.start or match.start >= k.end for k in kept):
+            kept.append(match)
+    kept.sort(key=lambda m: m.start)
+    return kept
+
+
+def _detect(text: str) -> list[PIIMatch]:
+    """Run the pattern detectors on ``text`` as written; overlaps are left for `detect_pii` to resolve."""
     found: list[PIIMatch] = []
     if "PRIVATE KEY" in text:
         _find_private_keys(text, found)
@@ -501,12 +568,76 @@ def detect_pii(text: str) -> list[PIIMatch]:
         _find_ibans(text, found)
         _find_national_ids(text, found)
         _find_phones(text, found)
-    if len(found) <= 1:
-        return found
-    found.sort(key=lambda m: (_PRIORITY[m.kind], m.start))
-    kept: list[PIIMatch] = []
-    for match in found:
-        if all(match.end <= k.start or match.start >= k.end for k in kept):
-            kept.append(match)
-    kept.sort(key=lambda m: m.start)
-    return kept
+    return found
+
+
+_MIN_SPELLED_WORDS: Final = 4  # a spelled number needs ten digits, at least four of them words
+_SPELLED_GAP: Final = 4  # at most this many characters (", ", " - ") between two digit words of a number
+
+
+def _has_spelled_run(lexicon: Lexicon) -> bool:
+    """Cheap gate: at least four digit words in a row ("due" or "one" scattered in prose is not a number)."""
+    run, last_end = 0, -_SPELLED_GAP - 1
+    for family, start, end in lexicon:
+        if family != "digit word":
+            continue
+        run = run + 1 if start - last_end <= _SPELLED_GAP else 1
+        if run >= _MIN_SPELLED_WORDS:
+            return True
+        last_end = end
+    return False
+
+
+def _detect_deep(text: str, lexicon: Lexicon | None, found: list[PIIMatch]) -> None:
+    """Identity documents, health data, encoded runs and spelled digits."""
+    if lexicon is None:
+        lexicon = scan_lexicon(same_length_lower(text))
+    tokens = long_tokens(text)
+    find_records(
+        text,
+        lambda kind, s, e, preview: found.append(PIIMatch(kind, s, e, preview)),
+        lexicon=lexicon,
+        tokens=tokens,
+        digits=_has_digits(text, 4),
+    )
+    for start, end, encoding, decoded in decoded_runs(text, tokens):
+        inner = _detect(decoded)
+        _detect_deep_inner(decoded, inner)
+        found.extend(PIIMatch(m.kind, start, end, encoding + _ELLIPSIS, encoding) for m in inner)
+    if _has_spelled_run(lexicon):
+        _find_spelled(text, found)
+
+
+def _detect_deep_inner(decoded: str, found: list[PIIMatch]) -> None:
+    """Find records, and decode one level deeper (base64 of percent-encoding), inside a decoded run."""
+    tokens = long_tokens(decoded)
+    find_records(
+        decoded,
+        lambda kind, s, e, preview: found.append(PIIMatch(kind, s, e, preview)),
+        tokens=tokens,
+        digits=_has_digits(decoded, 4),
+    )
+    for _, _, _, twice in decoded_runs(decoded, tokens):
+        found.extend(_detect(twice))
+
+
+def _find_spelled(text: str, out: list[PIIMatch]) -> None:
+    for start, end, number in spelled_digit_runs(same_length_lower(text)):
+        digits = number.lstrip("+")
+        if _is_card_number(digits):
+            out.append(PIIMatch("credit_card", start, end, _card_preview(digits), "words"))
+        elif _spelled_phone(number):
+            out.append(PIIMatch("phone", start, end, _tail(digits, 2), "words"))
+
+
+def _spelled_phone(number: str) -> bool:
+    """Tell a phone number spelled as words: +CC and 8-15 digits, a NANP number or a trunk-0 national number."""
+    if number.startswith("+"):
+        return 8 <= len(number) - 1 <= 15
+    if len(number) == 11 and number[0] == "1":
+        number = number[1:]
+    if len(number) == 10 and number[0] in "23456789" and number[3] in "23456789":
+        return True
+    if number.startswith("00"):  # international prefix: 00 44 ...
+        return 10 <= len(number) <= 17
+    return number[0] == "0" and 10 <= len(number) <= 12
