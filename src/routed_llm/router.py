@@ -24,6 +24,7 @@ from routed_llm.config import RoutingConfig, load_config
 from routed_llm.engine import Engine, RoutedCompletion, RoutingInfo, StreamEnd
 from routed_llm.errors import InvalidRequest
 from routed_llm.policy import RouterState, decide
+from routed_llm.savings import Savings
 from routed_llm.scoring import Scorer, load_scorer, route_score
 from routed_llm.telemetry import NO_TRACE, CallTrace, Telemetry
 from routed_llm.telemetry import response_output as _output
@@ -287,6 +288,8 @@ class Router:
         self.profiles: dict[str, TierProfile] = build_profiles(self.config)
         self._previews: dict[Any, RouteDecision] = {}
         self.engine = Engine(self.config, self.profiles)
+        #: Prices every call at ``routing.savings_baseline`` (``routing["baseline_cost_usd"]``, ``saved_usd``).
+        self.savings = Savings(self.config, self.profiles)
         #: Spend ledger and limits (``budgets:`` in the config), shared by every adapter over this router.
         self.budget: BudgetManager | None = (
             BudgetManager(self.config.budgets, self.profiles, tiers=self.config.tiers)
@@ -441,11 +444,18 @@ class Router:
         return self.telemetry.start(msgs, decision, params) if self.telemetry is not None else NO_TRACE
 
     def _record(self, info: RoutingInfo, hints: HintsLike) -> None:
-        """Put a served call's cost in the ledger (cache hits cost nothing and are not recorded)."""
-        if self.budget is None or info.cached:
+        """Put a served call's cost and baseline in the ledger (a cache hit too: it costs 0 and saves its baseline)."""
+        if self.budget is None:
             return
         metadata = _hints(hints).metadata
-        self.budget.record(tier=info.tier, model=info.model, cost_usd=info.cost_usd, metadata=metadata)
+        self.budget.record(
+            tier=info.tier,
+            model=info.model,
+            cost_usd=info.cost_usd,
+            metadata=metadata,
+            baseline_usd=info.baseline_cost_usd,
+            cached=info.cached,
+        )
 
     # ------------------------------------------------------------------ calls
 
@@ -456,7 +466,9 @@ class Router:
         decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
-            return self._observe_completion(self.cache.completion(hit, decision), trace)
+            served = self.cache.completion(hit, decision)
+            self.savings.apply(served.routing, hit.prompt_tokens, hit.completion_tokens)
+            return self._observe_completion(served, trace, hints=hints)
         try:
             result = self.engine.complete(decision, msgs, params)
         except BaseException as e:
@@ -471,7 +483,9 @@ class Router:
         decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
-            return self._observe_completion(self.cache.completion(hit, decision), trace)
+            served = self.cache.completion(hit, decision)
+            self.savings.apply(served.routing, hit.prompt_tokens, hit.completion_tokens)
+            return self._observe_completion(served, trace, hints=hints)
         try:
             result = await self.engine.acomplete(decision, msgs, params)
         except BaseException as e:
@@ -482,10 +496,12 @@ class Router:
     def _observe_completion(
         self, result: RoutedCompletion, trace: CallTrace, *, hints: HintsLike = None, key: str | None = None
     ) -> RoutedCompletion:
-        """Trace a finished call (both call paths, live or cached); a live one also records spend and is cached."""
+        """Price, trace and record a finished call (both call paths, live or cached); a live one is also cached."""
+        if result.routing.saved_usd is None:
+            self.savings.apply(result.routing)
         trace.finish(result.routing, _output(result.response))
+        self._record(result.routing, hints)
         if not result.routing.cached:
-            self._record(result.routing, hints)
             self._remember(key, result)
         return result
 
@@ -504,9 +520,11 @@ class Router:
             if recorder is not None:
                 recorder.add(item)
             return item
+        if item.routing.saved_usd is None:
+            self.savings.apply(item.routing)
         trace.stream_end(item)
+        self._record(item.routing, hints)
         if not item.routing.cached:
-            self._record(item.routing, hints)
             self._remember_stream(key, recorder, item)
         return item
 
@@ -519,7 +537,9 @@ class Router:
         try:
             if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
-                    yield self._observe_stream_item(cached, trace)
+                    if isinstance(cached, StreamEnd):
+                        self.savings.apply(cached.routing, hit.prompt_tokens, hit.completion_tokens)
+                    yield self._observe_stream_item(cached, trace, hints=hints)
                 return
             recorder = StreamRecorder() if key is not None else None
             for item in self.engine.stream(decision, msgs, params):
@@ -540,7 +560,9 @@ class Router:
         try:
             if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
-                    yield self._observe_stream_item(cached, trace)
+                    if isinstance(cached, StreamEnd):
+                        self.savings.apply(cached.routing, hit.prompt_tokens, hit.completion_tokens)
+                    yield self._observe_stream_item(cached, trace, hints=hints)
                 return
             recorder = StreamRecorder() if key is not None else None
             async for item in self.engine.astream(decision, msgs, params):

@@ -309,7 +309,7 @@ class BudgetManager:
                 continue
             try:
                 item = json.loads(raw)
-                out.append((SpendEntry(**item["entry"]), tuple(item["counters"])))
+                out.append((SpendEntry.from_dict(item["entry"]), tuple(item["counters"])))
             except (ValueError, TypeError, KeyError) as e:
                 logger.error("budget: journal %s line %d is unreadable and skipped: %s", path, n, e)
         return out
@@ -547,13 +547,32 @@ class BudgetManager:
         cost_usd: float,
         metadata: Mapping[str, Any] | None = None,
         now: float | None = None,
+        baseline_usd: float | None = None,
+        cached: bool = False,
     ) -> SpendEntry:
-        """Record one call's cost; never raises for ledger trouble (the entry is kept and retried)."""
+        """Record one call's cost; never raises for ledger trouble (the entry is kept and retried).
+
+        ``baseline_usd`` is what the call would have cost on the savings baseline tier (for
+        ``routed-llm report --savings``); ``cached`` marks a cache hit (cost 0, nothing is limited).
+        Spend whose ``metadata["tags"]`` holds ``shadow`` keeps that tag whatever ``record_metadata`` says.
+        """
         metadata = metadata or {}
         now = time.time() if now is None else now
         provider = provider_of(model)
         kept = {k: metadata[k] for k in self.config.record_metadata if k in metadata}
-        entry = SpendEntry(uuid.uuid4().hex, now, tier, model, provider, float(cost_usd), kept)
+        if "shadow" in _metadata_values(metadata.get("tags")):
+            kept["tags"] = metadata["tags"]
+        entry = SpendEntry(
+            uuid.uuid4().hex,
+            now,
+            tier,
+            model,
+            provider,
+            float(cost_usd),
+            kept,
+            None if baseline_usd is None else float(baseline_usd),
+            bool(cached),
+        )
         windows = window_keys(now, self.tz)
         counters = tuple(
             self._counter(windows[w], w, scope) for w in WINDOWS for scope in self._scopes(tier, provider, metadata)
