@@ -26,6 +26,7 @@ from routed_llm.errors import InvalidRequest
 from routed_llm.policy import RouterState, decide
 from routed_llm.savings import Savings
 from routed_llm.scoring import Scorer, load_scorer, route_score
+from routed_llm.shadow import ShadowEvaluator
 from routed_llm.telemetry import NO_TRACE, CallTrace, Telemetry
 from routed_llm.telemetry import response_output as _output
 from routed_llm.tokens import count_prompt_tokens
@@ -308,9 +309,18 @@ class Router:
         self.scorer: Scorer = load_scorer(self.config.routing.scorer)
         #: Score every call even when no rule reads the score: so traces and ``explain`` show it.
         self.score_every_call: bool = self.telemetry is not None
+        #: ``routing.shadow``: background grading of a sample of cheaper answers (``None`` when off).
+        self.shadow: ShadowEvaluator | None = (
+            ShadowEvaluator(self, self.config.routing.shadow) if self.config.routing.shadow is not None else None
+        )
 
     def close(self) -> None:
-        """Release the LiteLLM router's global hooks (done automatically when collected) and the ledger."""
+        """Release the LiteLLM router's global hooks (done automatically when collected) and the ledger.
+
+        Shadow evaluations still in flight (at most ``routing.shadow.max_concurrent``) finish first.
+        """
+        if self.shadow is not None:
+            self.shadow.close()
         self.engine.close()
         if self.budget is not None:
             self.budget.close()
@@ -474,7 +484,7 @@ class Router:
         except BaseException as e:
             trace.fail(e)
             raise
-        return self._observe_completion(result, trace, hints=hints, key=key)
+        return self._shadowed(self._observe_completion(result, trace, hints=hints, key=key), msgs, params)
 
     async def acomplete(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
@@ -491,7 +501,7 @@ class Router:
         except BaseException as e:
             trace.fail(e)
             raise
-        return self._observe_completion(result, trace, hints=hints, key=key)
+        return self._shadowed(self._observe_completion(result, trace, hints=hints, key=key), msgs, params)
 
     def _observe_completion(
         self, result: RoutedCompletion, trace: CallTrace, *, hints: HintsLike = None, key: str | None = None
@@ -504,6 +514,22 @@ class Router:
         if not result.routing.cached:
             self._remember(key, result)
         return result
+
+    def _shadowed(
+        self, result: RoutedCompletion, msgs: list[dict[str, Any]], params: Mapping[str, Any]
+    ) -> RoutedCompletion:
+        """Offer a served call to shadow evaluation (sampling and a hand-off: it never waits for the shadow)."""
+        if self.shadow is not None:
+            output = _output(result.response)
+            self.shadow.offer(result.routing, msgs, params, output.get("content") if output else None)
+        return result
+
+    def _shadow_stream(
+        self, end: Any, recorder: StreamRecorder | None, msgs: list[dict[str, Any]], params: Mapping[str, Any]
+    ) -> None:
+        if self.shadow is not None and isinstance(end, StreamEnd) and recorder is not None:
+            answer = recorder.answer(end)
+            self.shadow.offer(end.routing, msgs, params, answer.content if answer is not None else None)
 
     def _observe_stream_item(
         self,
@@ -541,9 +567,11 @@ class Router:
                         self.savings.apply(cached.routing, hit.prompt_tokens, hit.completion_tokens)
                     yield self._observe_stream_item(cached, trace, hints=hints)
                 return
-            recorder = StreamRecorder() if key is not None else None
+            recorder = StreamRecorder() if key is not None or self.shadow is not None else None
+            item = None
             for item in self.engine.stream(decision, msgs, params):
                 yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder)
+            self._shadow_stream(item, recorder, msgs, params)
         except GeneratorExit:
             trace.close()
             raise
@@ -564,9 +592,11 @@ class Router:
                         self.savings.apply(cached.routing, hit.prompt_tokens, hit.completion_tokens)
                     yield self._observe_stream_item(cached, trace, hints=hints)
                 return
-            recorder = StreamRecorder() if key is not None else None
+            recorder = StreamRecorder() if key is not None or self.shadow is not None else None
+            item = None
             async for item in self.engine.astream(decision, msgs, params):
                 yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder)
+            self._shadow_stream(item, recorder, msgs, params)
         except GeneratorExit:
             trace.close()
             raise
