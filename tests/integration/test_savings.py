@@ -227,3 +227,25 @@ def test_redis_ledger_keeps_the_baseline(redis_url: str) -> None:
         assert back == entry
     finally:
         ledger.close()
+
+
+def test_a_cascade_reports_its_savings_net_of_every_attempt(servers: dict[str, FaultyServer]) -> None:
+    from routed_llm.chains import CascadeEngine
+    from routed_llm.escalation import Attempt, Verdict
+
+    class FirstNever:
+        name = "first-never"
+
+        def verify(self, question: str, attempt: Attempt, history: object) -> Verdict:
+            return Verdict(attempt.tier != "fast", 0.9, "escalate once")
+
+    with Router(config(servers)) as r:
+        escalated = CascadeEngine(r, ["fast", "premium"], FirstNever()).invoke(PROMPT, "public")
+        cheap = CascadeEngine(r, ["local", "premium"], FirstNever()).invoke(PROMPT, "public")
+    # fast ($0.008) was tried, then premium ($0.10) answered: the run cost more than the baseline alone
+    assert escalated.tier == "premium" and escalated.cost_usd == pytest.approx(COST["fast"] + BASELINE)
+    assert escalated.baseline_cost_usd == pytest.approx(BASELINE, abs=1e-12)
+    assert escalated.saved_usd == pytest.approx(-COST["fast"], abs=1e-12)
+    assert escalated.as_dict()["saved_usd"] == escalated.saved_usd
+    # local answered and was accepted: the whole baseline saved
+    assert cheap.tier == "local" and cents(cheap.saved_usd or 0) == 0.10
