@@ -5,9 +5,10 @@ whose answers depend on the prompt:
 
 1. **Served-call latency**: two routers over the same servers, one with ``sample: 0``
    and one with ``sample: 1.0`` (every call offered for shadowing, ``max_concurrent``
-   evaluations in flight nearly all the time), called in alternating blocks of ten calls so
+   evaluations in flight nearly all the time), called in rotating blocks of five calls so
    machine noise hits both alike (the shadows still running are drained before a ``sample: 0``
-   block, so no background work overlaps its calls). Reports the served-call p50 of each and their ratio
+   block, so no background work overlaps its calls), beside an A/A control (a second
+   ``sample: 0`` router) that shows the noise floor. Reports the served-call p50 of each and their ratio
    (target <= 1.05), and the most shadow evaluations ever in flight (router count and
    the shadow server's own count; target <= ``max_concurrent``).
 2. **The loop closes**: a scripted traffic mix of six prompt kinds; the cheap tier
@@ -44,7 +45,7 @@ from tests.servers.scripted import ScriptedServer, last_user_text  # noqa: E402
 
 HINTS = {"sensitivity": "public"}
 #: Latency calls per block (section 1).
-BLOCK = 10
+BLOCK = 5
 
 # ---------------------------------------------------------------------------------------------- the traffic mix
 
@@ -159,35 +160,35 @@ def latency(rounds: int, served_delay_s: float, shadow_delay_s: float, max_concu
         tempfile.TemporaryDirectory() as tmp,
     ):
         off = Router(config(fast.base_url, premium.base_url, Path(tmp) / "off.jsonl", sample=0.0))
+        control = Router(config(fast.base_url, premium.base_url, Path(tmp) / "aa.jsonl", sample=0.0))
         on = Router(
             config(fast.base_url, premium.base_url, Path(tmp) / "on.jsonl", sample=1.0, max_concurrent=max_concurrent)
         )
         prompts = [p for _, p in traffic(rounds + 10, seed=7)]
         assert on.shadow is not None
-        times: dict[str, list[float]] = {"sample 0": [], "sample 1.0": []}
-        # Blocks of BLOCK calls, alternating sides: noise of the machine hits both alike, and before a
+        sides = [("sample 0", off), ("sample 0 (A/A control)", control), ("sample 1.0", on)]
+        times: dict[str, list[float]] = {name: [] for name, _ in sides}
+        # Blocks of BLOCK calls, the sides in rotating order: noise of the machine hits all alike. Before a
         # sample-0 block the shadows still running are drained, so no background work overlaps its calls.
+        # The A/A control (a second sample-0 router) shows how far two identical sides differ by noise alone.
         for b, start in enumerate(range(0, len(prompts), BLOCK)):
-            order = [("sample 0", off), ("sample 1.0", on)]
-            if b % 2:
-                order.reverse()
-            for name, router in order:
-                if router is off:
+            for name, router in sides[b % 3 :] + sides[: b % 3]:
+                if router is not on:
                     on.shadow.drain(30)
                 for i, prompt in enumerate(prompts[start : start + BLOCK], start):
                     started = time.perf_counter()
                     router.complete(prompt, HINTS)
                     if i >= 10:  # warm-up calls are not counted
                         times[name].append(time.perf_counter() - started)
-        assert on.shadow is not None
         stats = on.shadow.stats
         on.shadow.drain(30)
-        on.close()
-        off.close()
+        for router in (on, control, off):
+            router.close()
         p50 = {name: statistics.median(t) * 1000 for name, t in times.items()}
         return {
             "p50_ms": p50,
             "ratio": p50["sample 1.0"] / p50["sample 0"],
+            "control_ratio": p50["sample 0 (A/A control)"] / p50["sample 0"],
             "peak_in_flight": stats.peak_in_flight,
             "server_peak_in_flight": premium.peak_in_flight,
             "sampled": stats.sampled,
@@ -257,12 +258,15 @@ def main(argv: list[str] | None = None) -> int:
 
     lat = latency(args.rounds, args.served_delay_ms / 1000, args.shadow_delay_ms / 1000, args.max_concurrent)
     print(
-        f"1. served-call latency, {args.rounds} calls per side in alternating blocks (served tier answers in "
+        f"1. served-call latency, {args.rounds} calls per side in rotating blocks (served tier answers in "
         f"{args.served_delay_ms:g} ms, shadow tier in {args.shadow_delay_ms:g} ms)"
     )
     for name, ms in lat["p50_ms"].items():
-        print(f"   p50 {name:<10} {ms:7.2f} ms")
-    print(f"   ratio sample 1.0 / sample 0: {lat['ratio']:.3f} (target <= 1.05)")
+        print(f"   p50 {name:<24} {ms:7.2f} ms")
+    print(
+        f"   ratio sample 1.0 / sample 0: {lat['ratio']:.3f} (target <= 1.05); "
+        f"A/A control / sample 0: {lat['control_ratio']:.3f} (noise alone)"
+    )
     print(
         f"   shadow evaluations in flight at most: {lat['peak_in_flight']} (router), "
         f"{lat['server_peak_in_flight']} (shadow server); max_concurrent {lat['max_concurrent']}; "
