@@ -242,6 +242,7 @@ def loop(train_n: int, test_n: int) -> dict[str, Any]:
         for name, scorer in scorers.items():
             scores = np.array([scorer.score([{"role": "user", "content": p}]).value for _, p in test])
             apgr[name] = routing_metrics(scores, weak, strong).apgr
+        apgr["oracle (perfect ranking)"] = routing_metrics(1.0 - weak, weak, strong).apgr
         return {"graded": graded, "train_rows": graded, "served_s": served_s, "apgr": apgr}
 
 
