@@ -41,6 +41,8 @@ from routed_llm.types import RequestNeeds
 #: One logger for the whole package, named as before the split, so logging configs keyed on it still apply.
 logger = logging.getLogger("routed_llm.budget")
 
+#: `SpendEntry` fields added with savings, journalled apart from the entry (see `_journal_write`).
+_SAVINGS_FIELDS = ("baseline_usd", "cached")
 _WINDOW_WORD = {"day": "daily", "week": "weekly", "month": "monthly"}
 _FIELD = {"day": "daily_usd", "week": "weekly_usd", "month": "monthly_usd"}
 
@@ -275,7 +277,11 @@ class BudgetManager:
         """
         if self._journal is None:
             return
-        line = (json.dumps({"entry": json.loads(entry.to_json()), "counters": list(counters)}) + "\n").encode()
+        data = json.loads(entry.to_json())
+        # The savings fields travel beside the entry: a process of an older version adopting this
+        # journal (a rollback) then still reads the entry, and never drops the spend as unreadable.
+        savings = {k: data.pop(k) for k in _SAVINGS_FIELDS if k in data}
+        line = (json.dumps({"entry": data, "savings": savings, "counters": list(counters)}) + "\n").encode()
         try:
             self._journal.parent.mkdir(parents=True, exist_ok=True)
             for _ in range(10):
@@ -309,7 +315,8 @@ class BudgetManager:
                 continue
             try:
                 item = json.loads(raw)
-                out.append((SpendEntry.from_dict(item["entry"]), tuple(item["counters"])))
+                entry = SpendEntry.from_dict({**item["entry"], **(item.get("savings") or {})})
+                out.append((entry, tuple(item["counters"])))
             except (ValueError, TypeError, KeyError) as e:
                 logger.error("budget: journal %s line %d is unreadable and skipped: %s", path, n, e)
         return out
