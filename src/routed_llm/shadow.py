@@ -69,6 +69,10 @@ logger = logging.getLogger(__name__)
 RUBRIC_NAME = "shadow_rubric.txt"
 """The judge's rubric (system prompt), shipped in the package."""
 
+#: In ``routing.shadow.outcomes``, stands for the served tier: one outcomes file per served tier, each of which
+#: ``routed-llm train`` takes as it is (its rows all name the same two tiers).
+SERVED_PLACEHOLDER = "{served}"
+
 #: Tag the shadow and judge calls' spend is recorded under.
 SHADOW_TAG = "shadow"
 
@@ -380,12 +384,17 @@ class ShadowEvaluator:
         }
         line = (json.dumps(row, default=str) + "\n").encode()
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            path = self.outcomes_path(info.tier)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 os.write(fd, line)
             finally:
                 os.close(fd)
+
+    def outcomes_path(self, served_tier: str) -> Path:
+        """Return the file a pair served by ``served_tier`` goes to (``{served}`` in ``outcomes``: a file per tier)."""
+        return Path(str(self.path).replace(SERVED_PLACEHOLDER, served_tier))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -422,12 +431,40 @@ def _text(response: Any) -> str:
 def shadow_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Match rate of the served answers (their mean graded quality) by served tier and task, from an outcomes file.
 
-    Lines without the ``shadow`` context (outcomes written by hand) are left out.
+    Lines without the ``shadow`` context (outcomes written by hand) are left out. A path holding
+    ``{served}`` reads every per-tier file it stands for.
     """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise InvalidRequest(f"no shadow outcomes at {file}: nothing has been graded yet (routing.shadow.outcomes)")
+    pattern = Path(path).expanduser()
+    files = (
+        sorted(pattern.parent.glob(pattern.name.replace(SERVED_PLACEHOLDER, "*")))
+        if SERVED_PLACEHOLDER in pattern.name
+        else [pattern]
+    )
+    files = [f for f in files if f.is_file()]
+    if not files:
+        raise InvalidRequest(f"no shadow outcomes at {pattern}: nothing has been graded yet (routing.shadow.outcomes)")
     groups: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
+    for file in files:
+        _read_outcomes(file, groups)
+    rows: list[dict[str, Any]] = [
+        {
+            "tier": served,
+            "task": task,
+            "shadow_tier": tier,
+            "pairs": len(items),
+            "match_rate": sum(q for q, _, _ in items) / len(items),
+            "cost_usd": sum(c for _, c, _ in items),
+            "shadow_cost_usd": sum(s for _, _, s in items),
+        }
+        for (served, task, tier), items in sorted(groups.items())
+    ]
+    pairs = sum(len(items) for items in groups.values())
+    matched = sum(q for items in groups.values() for q, _, _ in items)
+    return {"pairs": pairs, "match_rate": matched / pairs if pairs else 0.0, "by": rows}
+
+
+def _read_outcomes(file: Path, groups: dict[tuple[str, str, str], list[tuple[float, float, float]]]) -> None:
+    """Add the graded pairs of one outcomes file to ``groups`` (served tier, task, shadow tier)."""
     with file.open(encoding="utf-8") as f:
         for number, raw in enumerate(f, 1):
             if not raw.strip():
@@ -445,18 +482,3 @@ def shadow_report(path: str | os.PathLike[str]) -> dict[str, Any]:
                 logger.debug("shadow report: %s line %d is no shadow outcome, left out", file, number)
                 continue
             groups.setdefault((served, str(ctx.get("task", "-")), tier), []).append(item)
-    rows: list[dict[str, Any]] = [
-        {
-            "tier": served,
-            "task": task,
-            "shadow_tier": tier,
-            "pairs": len(items),
-            "match_rate": sum(q for q, _, _ in items) / len(items),
-            "cost_usd": sum(c for _, c, _ in items),
-            "shadow_cost_usd": sum(s for _, _, s in items),
-        }
-        for (served, task, tier), items in sorted(groups.items())
-    ]
-    pairs = sum(len(items) for items in groups.values())
-    matched = sum(q for items in groups.values() for q, _, _ in items)
-    return {"pairs": pairs, "match_rate": matched / pairs if pairs else 0.0, "by": rows}

@@ -295,3 +295,33 @@ def test_faulty_shadow_tier_records_nothing(faulty_server: Any, scripted: Any, t
         r.shadow.drain(30)  # type: ignore[union-attr]
         assert r.shadow.stats.failed == 1  # type: ignore[union-attr]
     assert isinstance(premium, FaultyServer) and premium.connections >= 1 and not out.exists()
+
+
+def test_one_outcomes_file_per_served_tier_each_trainable(
+    scripted: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local, fast, premium = scripted(cheap), scripted(cheap), scripted(right)
+    template = tmp_path / "shadow-{served}.jsonl"
+    urls = {"local": local.base_url, "fast": fast.base_url, "premium": premium.base_url}
+    with Router(config(urls, template)) as r:
+        for i in range(20):
+            for name in ("local", "fast"):
+                kind = "easy" if i % 2 else "hard"
+                r.complete(f"{kind} {name} {i}: label x{i}", {**PUBLIC, "tier": name})
+                r.shadow.drain(30)  # type: ignore[union-attr]
+    files = sorted(p.name for p in tmp_path.glob("shadow-*.jsonl"))
+    assert files == ["shadow-fast.jsonl", "shadow-local.jsonl"]
+    for name in ("local", "fast"):
+        lines = rows(tmp_path / f"shadow-{name}.jsonl")
+        assert len(lines) == 20 and all(list(line["quality"]) == [name, "premium"] for line in lines)
+        assert (
+            main(["train", "--data", str(tmp_path / f"shadow-{name}.jsonl"), "--out", str(tmp_path / f"{name}.npz")])
+            == 0
+        )
+    capsys.readouterr()
+    assert main(["report", "--shadow", "--outcomes", str(template), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pairs"] == 40 and {row["tier"]: row["match_rate"] for row in report["by"]} == {
+        "fast": 0.5,
+        "local": 0.5,
+    }

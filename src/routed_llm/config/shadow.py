@@ -26,7 +26,8 @@ class ShadowConfig(_Strict):
     package), or ``exact``: the answers must match as normalised text or parsed JSON (for classification and
     extraction). Default: the shadow ``tier``."""
     outcomes: str = "shadow.jsonl"
-    """File (JSON lines, appended) the graded pairs go to, relative to the config file."""
+    """File (JSON lines, appended) the graded pairs go to, relative to the config file. ``{served}`` in the name
+    stands for the served tier: one file per served tier, each one ``routed-llm train`` takes as it is."""
     max_concurrent: int = Field(default=2, ge=1, le=64)
     """Shadow evaluations in flight at most; a sampled call arriving while this many run is not shadowed."""
     max_tokens: int | None = Field(default=None, gt=0)
