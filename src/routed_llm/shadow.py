@@ -311,6 +311,7 @@ class ShadowEvaluator:
                 "fallbacks": (),
                 "rule": "shadow",
                 "reason": f"shadow evaluation on tier {tier}",
+                "timeout_s": None,  # the caller's max_latency_ms bounds the served call, not the evaluation
             }
         )
         result = self.router.engine.complete(one, messages, params)
