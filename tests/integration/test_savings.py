@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from routed_llm import Router, StreamEnd
-from routed_llm.budget import SpendEntry, SQLiteLedger, make_ledger
+from routed_llm.budget import RedisLedger, SpendEntry, SQLiteLedger
 from routed_llm.cli import main
 from tests.servers.faulty import FaultyServer
 from tests.servers.otlp_receiver import OtlpReceiver
@@ -218,9 +218,10 @@ def test_an_old_sqlite_ledger_is_migrated_in_place(tmp_path: Path) -> None:
 
 
 def test_redis_ledger_keeps_the_baseline(redis_url: str) -> None:
-    ledger = make_ledger(redis_url)
+    import uuid
+
+    ledger = RedisLedger(redis_url, namespace=f"test-savings-{uuid.uuid4().hex}")  # no other test's entries
     try:
-        ledger._client.flushdb()  # type: ignore[attr-defined]
         entry = SpendEntry("r1", 5.0, "fast", "openai/x", "openai", 0.008, {"tags": ["t"]}, 0.1, True)
         assert ledger.record(entry, ["c"])
         [back] = ledger.entries()
