@@ -102,6 +102,13 @@ class ChainOutput:
     trail: list[dict[str, Any]]
     sources: list[dict[str, Any]] = field(default_factory=list)
     model: str | None = None
+    baseline_cost_usd: float | None = None
+    """The answering call's tokens priced at the savings baseline tier (`routed_llm.savings`)."""
+
+    @property
+    def saved_usd(self) -> float | None:
+        """``baseline_cost_usd`` minus everything the run spent: net of every tier visited and verifier call."""
+        return None if self.baseline_cost_usd is None else self.baseline_cost_usd - self.cost_usd
 
     @property
     def cost_usd(self) -> float:
@@ -128,6 +135,8 @@ class ChainOutput:
             "sources": self.sources,
             "trail": self.trail,
             "cost_usd": self.cost_usd,
+            "baseline_cost_usd": self.baseline_cost_usd,
+            "saved_usd": self.saved_usd,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
         }
@@ -266,11 +275,17 @@ class _Driver:
             tier, _content(result.response), result.routing, _logprobs(result.response), plan.ask_confidence
         )
 
-    @staticmethod
-    def _end(plan: _Plan) -> ChainOutput:
+    def _end(self, plan: _Plan) -> ChainOutput:
         result = plan.run.result() if plan.run is not None and plan.run.attempts else None
         trail = plan.pre_trail + ([s.as_dict() for s in plan.run.trail] if plan.run is not None else [])
-        return plan.finish(result, trail)
+        out = plan.finish(result, trail)
+        # Savings net of the whole run: the answer's tokens at the baseline, less every call made.
+        answered = [s for s in trail if s.get("prompt_tokens") or s.get("completion_tokens")]
+        if answered and out.tier is not None:
+            last = next((s for s in reversed(answered) if s.get("tier") == out.tier), answered[-1])
+            tokens = int(last.get("prompt_tokens") or 0), int(last.get("completion_tokens") or 0)
+            out.baseline_cost_usd = self.router.savings.price(*tokens)
+        return out
 
     def _drive(self, plan: _Plan) -> ChainOutput:
         run = plan.run

@@ -101,6 +101,8 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     from routed_llm.budget import make_ledger, plot_spend, redact_url, spend_report, sqlite_path
     from routed_llm.config import BudgetsConfig, load_config
 
+    if args.shadow:
+        return _report_shadow(args, console)
     budgets = BudgetsConfig()
     if args.config:
         budgets = load_config(args.config).budgets or budgets
@@ -114,6 +116,8 @@ def _report(args: argparse.Namespace, console: Console) -> int:
         entries = ledger.entries(since)
     finally:
         ledger.close()
+    if args.savings:
+        return _report_savings(args, console, entries, store, tz)
     groupings = args.by or ["day", "tier", "model", "tag"]
     reports = {by: spend_report(entries, by, tz=tz) for by in groupings}
     total = sum(e.cost_usd for e in entries)
@@ -133,6 +137,82 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     if args.png:
         plot_spend(entries, args.png, tz=tz)
         console.print(f"wrote {args.png}")
+    return 0
+
+
+def _report_savings(args: argparse.Namespace, console: Console, entries: Any, store: str, tz: Any) -> int:
+    """``report --savings``: spend, baseline and saved, with the share saved, in total and grouped."""
+    from routed_llm.budget import plot_savings, redact_url, savings_report
+
+    report = savings_report(entries, args.by or ["tier"], tz=tz)
+    if args.json:
+        console.print_json(json.dumps({"store": redact_url(store), **report}))
+    else:
+        t = report["total"]
+        console.print(
+            f"[bold]savings[/bold] spent ${t['cost_usd']:.6f} against a baseline of ${t['baseline_usd']:.6f}: "
+            f"saved ${t['saved_usd']:.6f} ({t['saved_share']:.1%}) over {t['calls']} call(s), "
+            f"{t['cached_calls']} from the cache, in {redact_url(store)}"
+        )
+        shadow = report["shadow"]
+        if shadow["calls"]:
+            console.print(
+                f"[bold]shadow evaluation[/bold] ${shadow['cost_usd']:.6f} over {shadow['calls']} call(s) "
+                f"(reported apart); net of it: saved ${report['net_saved_usd']:.6f}"
+            )
+        if report["unpriced"]["calls"]:
+            console.print(f"{report['unpriced']['calls']} call(s) recorded before savings existed are left out")
+        for by, rows in report["by"].items():
+            table = Table(title=f"savings by {by}")
+            for col in (by, "calls", "cost_usd", "baseline_usd", "saved_usd", "saved"):
+                table.add_column(col, justify="left" if col == by else "right")
+            for row in rows:
+                table.add_row(
+                    str(row[by]),
+                    str(row["calls"]),
+                    f"{row['cost_usd']:.6f}",
+                    f"{row['baseline_usd']:.6f}",
+                    f"{row['saved_usd']:.6f}",
+                    f"{row['saved_share']:.1%}",
+                )
+            console.print(table)
+    if args.png:
+        plot_savings(entries, args.png, tz=tz)
+        console.print(f"wrote {args.png}")
+    return 0
+
+
+def _report_shadow(args: argparse.Namespace, console: Console) -> int:
+    """``report --shadow``: how often the served answer matched the shadow tier's, by tier and task."""
+    from routed_llm.config import ShadowConfig, load_config
+    from routed_llm.shadow import shadow_report
+
+    path = args.outcomes
+    if path is None:
+        shadow = load_config(args.config).routing.shadow if args.config else None
+        path = (shadow or ShadowConfig()).outcomes
+    report = shadow_report(path)
+    if args.json:
+        console.print_json(json.dumps(report))
+        return 0
+    console.print(
+        f"[bold]shadow evaluation[/bold] {report['pairs']} graded pair(s) in {path}: the served answer was as "
+        f"good as the shadow tier's in {report['match_rate']:.1%}"
+    )
+    table = Table(title="match rate by served tier and task")
+    for col in ("tier", "task", "shadow_tier", "pairs", "match_rate", "cost_usd", "shadow_cost_usd"):
+        table.add_column(col, justify="left" if col in ("tier", "task", "shadow_tier") else "right")
+    for row in report["by"]:
+        table.add_row(
+            row["tier"],
+            row["task"],
+            row["shadow_tier"],
+            str(row["pairs"]),
+            f"{row['match_rate']:.1%}",
+            f"{row['cost_usd']:.6f}",
+            f"{row['shadow_cost_usd']:.6f}",
+        )
+    console.print(table)
     return 0
 
 
@@ -205,6 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.add_argument("--png", default=None, metavar="FILE", help="also write a chart of spend per day (matplotlib)")
+    kind = report.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--savings",
+        action="store_true",
+        help="spend, baseline (routing.savings_baseline) and saved, with the share saved (default --by tier)",
+    )
+    kind.add_argument(
+        "--shadow", action="store_true", help="shadow evaluation: match rate of the served answers by tier and task"
+    )
+    report.add_argument(
+        "--outcomes", default=None, metavar="FILE", help="with --shadow: the outcomes file (default: routing.shadow)"
+    )
     report.set_defaults(func=_report)
     ledger = sub.add_parser("ledger", help="maintain the spend ledger")
     ledger_sub = ledger.add_subparsers(dest="ledger", required=True)

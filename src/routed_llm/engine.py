@@ -100,6 +100,13 @@ class RoutingInfo:
     cost_usd: float = 0.0
     cached: bool = False
     decision: RouteDecision | None = None
+    baseline_tier: str | None = None
+    """The ``routing.savings_baseline`` tier the call is compared with (`routed_llm.savings`)."""
+    baseline_cost_usd: float | None = None
+    """The same prompt and completion tokens priced at the baseline tier's first deployment."""
+    saved_usd: float | None = None
+    """``baseline_cost_usd - cost_usd``: what routing (or the cache, when ``cached``) saved; negative
+    when the call cost more than the baseline would have."""
 
     @property
     def total_tokens(self) -> int:
@@ -121,6 +128,10 @@ class RoutingInfo:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cached": self.cached,
+            "baseline_tier": self.baseline_tier,
+            "baseline_cost_usd": self.baseline_cost_usd,
+            "saved_usd": self.saved_usd,
+            "saved_by": ("cache" if self.cached else "routing") if self.saved_usd is not None else None,
             "task": d.task.value if d else None,
             "complexity": d.complexity.value if d else None,
             "sensitivity": d.sensitivity.value if d else None,

@@ -24,7 +24,9 @@ from routed_llm.config import RoutingConfig, load_config
 from routed_llm.engine import Engine, RoutedCompletion, RoutingInfo, StreamEnd
 from routed_llm.errors import InvalidRequest
 from routed_llm.policy import RouterState, decide
+from routed_llm.savings import Savings
 from routed_llm.scoring import Scorer, load_scorer, route_score
+from routed_llm.shadow import ShadowEvaluator
 from routed_llm.telemetry import NO_TRACE, CallTrace, Telemetry
 from routed_llm.telemetry import response_output as _output
 from routed_llm.tokens import count_prompt_tokens
@@ -287,6 +289,8 @@ class Router:
         self.profiles: dict[str, TierProfile] = build_profiles(self.config)
         self._previews: dict[Any, RouteDecision] = {}
         self.engine = Engine(self.config, self.profiles)
+        #: Prices every call at ``routing.savings_baseline`` (``routing["baseline_cost_usd"]``, ``saved_usd``).
+        self.savings = Savings(self.config, self.profiles)
         #: Spend ledger and limits (``budgets:`` in the config), shared by every adapter over this router.
         self.budget: BudgetManager | None = (
             BudgetManager(self.config.budgets, self.profiles, tiers=self.config.tiers)
@@ -305,9 +309,18 @@ class Router:
         self.scorer: Scorer = load_scorer(self.config.routing.scorer)
         #: Score every call even when no rule reads the score: so traces and ``explain`` show it.
         self.score_every_call: bool = self.telemetry is not None
+        #: ``routing.shadow``: background grading of a sample of cheaper answers (``None`` when off).
+        self.shadow: ShadowEvaluator | None = (
+            ShadowEvaluator(self, self.config.routing.shadow) if self.config.routing.shadow is not None else None
+        )
 
     def close(self) -> None:
-        """Release the LiteLLM router's global hooks (done automatically when collected) and the ledger."""
+        """Release the LiteLLM router's global hooks (done automatically when collected) and the ledger.
+
+        Shadow evaluations still in flight (at most ``routing.shadow.max_concurrent``) finish first.
+        """
+        if self.shadow is not None:
+            self.shadow.close()
         self.engine.close()
         if self.budget is not None:
             self.budget.close()
@@ -441,11 +454,18 @@ class Router:
         return self.telemetry.start(msgs, decision, params) if self.telemetry is not None else NO_TRACE
 
     def _record(self, info: RoutingInfo, hints: HintsLike) -> None:
-        """Put a served call's cost in the ledger (cache hits cost nothing and are not recorded)."""
-        if self.budget is None or info.cached:
+        """Put a served call's cost and baseline in the ledger (a cache hit too: it costs 0 and saves its baseline)."""
+        if self.budget is None:
             return
         metadata = _hints(hints).metadata
-        self.budget.record(tier=info.tier, model=info.model, cost_usd=info.cost_usd, metadata=metadata)
+        self.budget.record(
+            tier=info.tier,
+            model=info.model,
+            cost_usd=info.cost_usd,
+            metadata=metadata,
+            baseline_usd=info.baseline_cost_usd,
+            cached=info.cached,
+        )
 
     # ------------------------------------------------------------------ calls
 
@@ -456,13 +476,15 @@ class Router:
         decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
-            return self._observe_completion(self.cache.completion(hit, decision), trace)
+            served = self.cache.completion(hit, decision)
+            self.savings.apply(served.routing, hit.prompt_tokens, hit.completion_tokens)
+            return self._observe_completion(served, trace, hints=hints)
         try:
             result = self.engine.complete(decision, msgs, params)
         except BaseException as e:
             trace.fail(e)
             raise
-        return self._observe_completion(result, trace, hints=hints, key=key)
+        return self._shadowed(self._observe_completion(result, trace, hints=hints, key=key), msgs, params)
 
     async def acomplete(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
@@ -471,23 +493,43 @@ class Router:
         decision, msgs, key, hit = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
-            return self._observe_completion(self.cache.completion(hit, decision), trace)
+            served = self.cache.completion(hit, decision)
+            self.savings.apply(served.routing, hit.prompt_tokens, hit.completion_tokens)
+            return self._observe_completion(served, trace, hints=hints)
         try:
             result = await self.engine.acomplete(decision, msgs, params)
         except BaseException as e:
             trace.fail(e)
             raise
-        return self._observe_completion(result, trace, hints=hints, key=key)
+        return self._shadowed(self._observe_completion(result, trace, hints=hints, key=key), msgs, params)
 
     def _observe_completion(
         self, result: RoutedCompletion, trace: CallTrace, *, hints: HintsLike = None, key: str | None = None
     ) -> RoutedCompletion:
-        """Trace a finished call (both call paths, live or cached); a live one also records spend and is cached."""
+        """Price, trace and record a finished call (both call paths, live or cached); a live one is also cached."""
+        if result.routing.saved_usd is None:
+            self.savings.apply(result.routing)
         trace.finish(result.routing, _output(result.response))
+        self._record(result.routing, hints)
         if not result.routing.cached:
-            self._record(result.routing, hints)
             self._remember(key, result)
         return result
+
+    def _shadowed(
+        self, result: RoutedCompletion, msgs: list[dict[str, Any]], params: Mapping[str, Any]
+    ) -> RoutedCompletion:
+        """Offer a served call to shadow evaluation (sampling and a hand-off: it never waits for the shadow)."""
+        if self.shadow is not None:
+            output = _output(result.response)
+            self.shadow.offer(result.routing, msgs, params, output.get("content") if output else None)
+        return result
+
+    def _shadow_stream(
+        self, end: Any, recorder: StreamRecorder | None, msgs: list[dict[str, Any]], params: Mapping[str, Any]
+    ) -> None:
+        if self.shadow is not None and isinstance(end, StreamEnd) and recorder is not None:
+            answer = recorder.answer(end)
+            self.shadow.offer(end.routing, msgs, params, answer.content if answer is not None else None)
 
     def _observe_stream_item(
         self,
@@ -504,9 +546,11 @@ class Router:
             if recorder is not None:
                 recorder.add(item)
             return item
+        if item.routing.saved_usd is None:
+            self.savings.apply(item.routing)
         trace.stream_end(item)
+        self._record(item.routing, hints)
         if not item.routing.cached:
-            self._record(item.routing, hints)
             self._remember_stream(key, recorder, item)
         return item
 
@@ -519,11 +563,15 @@ class Router:
         try:
             if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
-                    yield self._observe_stream_item(cached, trace)
+                    if isinstance(cached, StreamEnd):
+                        self.savings.apply(cached.routing, hit.prompt_tokens, hit.completion_tokens)
+                    yield self._observe_stream_item(cached, trace, hints=hints)
                 return
-            recorder = StreamRecorder() if key is not None else None
+            recorder = StreamRecorder() if key is not None or self.shadow is not None else None
+            item = None
             for item in self.engine.stream(decision, msgs, params):
                 yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder)
+            self._shadow_stream(item, recorder, msgs, params)
         except GeneratorExit:
             trace.close()
             raise
@@ -540,11 +588,15 @@ class Router:
         try:
             if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
-                    yield self._observe_stream_item(cached, trace)
+                    if isinstance(cached, StreamEnd):
+                        self.savings.apply(cached.routing, hit.prompt_tokens, hit.completion_tokens)
+                    yield self._observe_stream_item(cached, trace, hints=hints)
                 return
-            recorder = StreamRecorder() if key is not None else None
+            recorder = StreamRecorder() if key is not None or self.shadow is not None else None
+            item = None
             async for item in self.engine.astream(decision, msgs, params):
                 yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder)
+            self._shadow_stream(item, recorder, msgs, params)
         except GeneratorExit:
             trace.close()
             raise

@@ -225,6 +225,10 @@ def _routing_metadata(info: RoutingInfo) -> dict[str, Any]:
         "score": data["score"],
         "scorer": data["scorer"],
         "cost_usd": data["cost_usd"],
+        "baseline_tier": data["baseline_tier"],
+        "baseline_cost_usd": data["baseline_cost_usd"],
+        "saved_usd": data["saved_usd"],
+        "saved_by": data["saved_by"],
     }
 
 

@@ -826,3 +826,28 @@ def test_a_redis_journal_directory_is_one_path_component_whatever_the_url_holds(
 
     name = redis_journal_name("redis://cache.internal:6380/../../etc")
     assert Path(name).name == name and "/" not in name  # never escapes ~/.routed_llm/unrecorded/
+
+
+def test_journal_keeps_savings_apart_so_an_older_reader_still_replays_the_spend(tmp_path: Path) -> None:
+    import json
+
+    from routed_llm.budget import BudgetManager
+    from routed_llm.config import BudgetsConfig
+
+    journal = tmp_path / "journal"
+    config = BudgetsConfig.model_validate({"store": "memory://", "journal_dir": str(journal)})
+    ledger = FlakyLedger()
+    ledger.down = True
+    crashed = BudgetManager(config, {}, ledger=ledger)
+    crashed.record(tier="cloud", model="anthropic/x", cost_usd=0.25, baseline_usd=1.0, now=DAY)
+    [line] = next(journal.glob("*.jsonl")).read_text().splitlines()
+    item = json.loads(line)
+    # what the previous version does with a journal line: SpendEntry(**item["entry"]) must still work
+    old_fields = {"id", "ts", "tier", "model", "provider", "cost_usd", "metadata"}
+    assert set(item["entry"]) == old_fields and item["savings"] == {"baseline_usd": 1.0, "cached": False}
+    del crashed
+    ledger.down = False
+    heir = BudgetManager(config, {}, ledger=ledger)
+    assert heir.flush() == 0
+    [entry] = ledger.entries()
+    assert (entry.cost_usd, entry.baseline_usd, entry.cached) == (0.25, 1.0, False)

@@ -88,3 +88,30 @@ def test_report_cli_png(ledger_url: str, tmp_path: Path, capsys: pytest.CaptureF
     else:
         assert code == 0
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_savings_report_keeps_shadow_and_unpriced_spend_apart() -> None:
+    from routed_llm.budget import savings_report
+
+    entries = [
+        SpendEntry("s1", D1, "fast", "openai/f", "openai", 0.008, {"tags": ["rag"]}, 0.1),
+        SpendEntry("s2", D2, "fast", "openai/f", "openai", 0.0, {"tags": ["rag", "eval"]}, 0.1, True),
+        SpendEntry("s3", D2, "premium", "openai/p", "openai", 0.1, {}, 0.1),
+        SpendEntry("sh", D2, "premium", "openai/p", "openai", 0.006, {"tags": ["shadow"]}),
+        SpendEntry("old", D1, "fast", "openai/f", "openai", 0.5, {}),  # recorded before savings existed
+    ]
+    report = savings_report(entries, ["day", "tag"])
+    assert report["total"] == {
+        "calls": 3,
+        "cached_calls": 1,
+        "cost_usd": pytest.approx(0.108),
+        "baseline_usd": pytest.approx(0.3),
+        "saved_usd": pytest.approx(0.192),
+        "saved_share": pytest.approx(0.64),
+    }
+    assert report["shadow"] == {"calls": 1, "cost_usd": pytest.approx(0.006)}
+    assert report["net_saved_usd"] == pytest.approx(0.186)
+    assert report["unpriced"] == {"calls": 1, "cost_usd": pytest.approx(0.5)}
+    assert [(r["day"], r["calls"]) for r in report["by"]["day"]] == [("2026-11-20", 1), ("2026-11-21", 2)]
+    tags = {r["tag"]: r["saved_usd"] for r in report["by"]["tag"]}
+    assert tags == pytest.approx({"rag": 0.192, "eval": 0.1, "-": 0.0})

@@ -44,7 +44,9 @@ def test_a_repeated_call_is_a_free_cache_hit() -> None:
     assert info.cost_usd == 0 and info.tier == "cloud" and info.model == "anthropic/claude-x"
     assert "cache hit (answered by tier cloud" in info.reason
     assert second.response.choices[0].message.content == ANSWER
-    assert len(r.budget.ledger.entries()) == 1  # the hit recorded no spend
+    live, hit = r.budget.ledger.entries()  # the hit is recorded for its savings, at no cost
+    assert (live.cached, hit.cached, hit.cost_usd) == (False, True, 0.0)
+    assert hit.baseline_usd == pytest.approx(info.saved_usd) and info.saved_usd > 0
     assert r.budget.spent_usd() == pytest.approx(first.routing.cost_usd)
 
 
@@ -128,7 +130,9 @@ def test_stream_is_cached_and_replayed() -> None:
     assert replay[-2].choices[0].finish_reason == end.finish_reason == "stop"
     # a streamed answer also serves a plain call, and the other way round
     assert call(r).routing.cached is True
-    assert len(r.budget.ledger.entries()) == 1
+    entries = r.budget.ledger.entries()  # one paid call; the two hits are recorded at no cost
+    assert [e.cached for e in entries] == [False, True, True] and sum(e.cost_usd for e in entries[1:]) == 0
+    assert end.routing.saved_usd == end.routing.baseline_cost_usd == entries[1].baseline_usd > 0
 
 
 async def test_async_paths_share_the_cache() -> None:

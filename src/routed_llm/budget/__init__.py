@@ -35,7 +35,7 @@ from routed_llm.budget.ledger_sqlite import accept_ledger_reset as accept_ledger
 from routed_llm.budget.ledger_sqlite import ledger_marker as ledger_marker
 from routed_llm.budget.manager import BudgetAlert, BudgetManager, Closure, make_ledger
 from routed_llm.budget.report import REPORT_KEYS as REPORT_KEYS
-from routed_llm.budget.report import plot_spend, spend_report
+from routed_llm.budget.report import plot_savings, plot_spend, savings_report, spend_report
 
 __all__ = [
     "BudgetAlert",
@@ -47,8 +47,10 @@ __all__ = [
     "SQLiteLedger",
     "SpendEntry",
     "make_ledger",
+    "plot_savings",
     "plot_spend",
     "redact_url",
+    "savings_report",
     "spend_report",
     "sqlite_path",
     "window_keys",

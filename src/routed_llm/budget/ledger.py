@@ -71,6 +71,11 @@ class SpendEntry:
     cost_usd: float
     metadata: dict[str, Any] = field(default_factory=dict)
     """The call-metadata keys listed in ``budgets.record_metadata`` (e.g. ``user_id``, ``tags``)."""
+    baseline_usd: float | None = None
+    """What the call would have cost on the savings baseline tier (`routed_llm.savings`); ``None`` for
+    spend that is no served call (shadow evaluation, tagged ``shadow``) and for entries from before savings."""
+    cached: bool = False
+    """The call was answered from the response cache (cost 0: it saved its whole baseline)."""
 
     def to_json(self) -> str:
         """Serialise for the ledger."""
@@ -79,7 +84,20 @@ class SpendEntry:
     @classmethod
     def from_json(cls, text: str | bytes) -> SpendEntry:
         """Parse what `to_json` wrote."""
-        return cls(**json.loads(text))
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SpendEntry:
+        """Build from a stored mapping, ignoring fields this version does not know (a newer writer's)."""
+        return cls(**{k: v for k, v in data.items() if k in _ENTRY_FIELDS})
+
+    @property
+    def shadow(self) -> bool:
+        """Spend of shadow evaluation (tag ``shadow``), not of a served call."""
+        return "shadow" in _metadata_values(self.metadata.get("tags"))
+
+
+_ENTRY_FIELDS = frozenset(SpendEntry.__dataclass_fields__)
 
 
 class Ledger(Protocol):

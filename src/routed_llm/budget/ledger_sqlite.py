@@ -30,6 +30,10 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS trimmed (id TEXT PRIMARY KEY, ts REAL NOT NULL)",
     # the ledger's identity, mirrored in the marker file beside it (see SQLiteLedger._check_identity)
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # savings of an entry (routed-llm report --savings), beside `spend` rather than as new columns of it:
+    # a ledger written before savings gains this table on open, and a process of an older version still
+    # running on the same file keeps inserting its 8-value rows into an unchanged `spend` table
+    "CREATE TABLE IF NOT EXISTS savings (id TEXT PRIMARY KEY, baseline_usd REAL, cached INTEGER NOT NULL DEFAULT 0)",
 )
 
 
@@ -188,6 +192,11 @@ class SQLiteLedger:
                     ),
                 )
                 fresh = cur.rowcount == 1
+                if fresh and (entry.baseline_usd is not None or entry.cached):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO savings VALUES (?, ?, ?)",
+                        (entry.id, entry.baseline_usd, int(entry.cached)),
+                    )
                 if fresh and nano:
                     conn.executemany(
                         "INSERT INTO counters (key, nano) VALUES (?, ?) "
@@ -202,6 +211,7 @@ class SQLiteLedger:
                         "INSERT OR IGNORE INTO trimmed SELECT id, ts FROM spend WHERE ts < ? AND ts >= ?",
                         (cutoff, forget),
                     )
+                    conn.execute("DELETE FROM savings WHERE id IN (SELECT id FROM spend WHERE ts < ?)", (cutoff,))
                     conn.execute("DELETE FROM spend WHERE ts < ?", (cutoff,))
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -253,12 +263,15 @@ class SQLiteLedger:
         conn = self._connect()
         try:
             rows = conn.execute(
-                "SELECT id, ts, tier, model, provider, cost_usd, metadata FROM spend WHERE ts >= ? ORDER BY ts",
+                "SELECT spend.id, ts, tier, model, provider, cost_usd, metadata, savings.baseline_usd, savings.cached "
+                "FROM spend LEFT JOIN savings ON savings.id = spend.id WHERE ts >= ? ORDER BY ts",
                 (since if since is not None else float("-inf"),),
             ).fetchall()
         except sqlite3.Error as e:
             raise self._fail(e, "be read") from e
-        return [SpendEntry(i, ts, t, m, p, c, json.loads(md)) for i, ts, t, m, p, c, md in rows]
+        return [
+            SpendEntry(i, ts, t, m, p, c, json.loads(md), b, bool(cached)) for i, ts, t, m, p, c, md, b, cached in rows
+        ]
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -41,6 +41,8 @@ from routed_llm.types import RequestNeeds
 #: One logger for the whole package, named as before the split, so logging configs keyed on it still apply.
 logger = logging.getLogger("routed_llm.budget")
 
+#: `SpendEntry` fields added with savings, journalled apart from the entry (see `_journal_write`).
+_SAVINGS_FIELDS = ("baseline_usd", "cached")
 _WINDOW_WORD = {"day": "daily", "week": "weekly", "month": "monthly"}
 _FIELD = {"day": "daily_usd", "week": "weekly_usd", "month": "monthly_usd"}
 
@@ -275,7 +277,11 @@ class BudgetManager:
         """
         if self._journal is None:
             return
-        line = (json.dumps({"entry": json.loads(entry.to_json()), "counters": list(counters)}) + "\n").encode()
+        data = json.loads(entry.to_json())
+        # The savings fields travel beside the entry: a process of an older version adopting this
+        # journal (a rollback) then still reads the entry, and never drops the spend as unreadable.
+        savings = {k: data.pop(k) for k in _SAVINGS_FIELDS if k in data}
+        line = (json.dumps({"entry": data, "savings": savings, "counters": list(counters)}) + "\n").encode()
         try:
             self._journal.parent.mkdir(parents=True, exist_ok=True)
             for _ in range(10):
@@ -309,7 +315,8 @@ class BudgetManager:
                 continue
             try:
                 item = json.loads(raw)
-                out.append((SpendEntry(**item["entry"]), tuple(item["counters"])))
+                entry = SpendEntry.from_dict({**item["entry"], **(item.get("savings") or {})})
+                out.append((entry, tuple(item["counters"])))
             except (ValueError, TypeError, KeyError) as e:
                 logger.error("budget: journal %s line %d is unreadable and skipped: %s", path, n, e)
         return out
@@ -547,13 +554,32 @@ class BudgetManager:
         cost_usd: float,
         metadata: Mapping[str, Any] | None = None,
         now: float | None = None,
+        baseline_usd: float | None = None,
+        cached: bool = False,
     ) -> SpendEntry:
-        """Record one call's cost; never raises for ledger trouble (the entry is kept and retried)."""
+        """Record one call's cost; never raises for ledger trouble (the entry is kept and retried).
+
+        ``baseline_usd`` is what the call would have cost on the savings baseline tier (for
+        ``routed-llm report --savings``); ``cached`` marks a cache hit (cost 0, nothing is limited).
+        Spend whose ``metadata["tags"]`` holds ``shadow`` keeps that tag whatever ``record_metadata`` says.
+        """
         metadata = metadata or {}
         now = time.time() if now is None else now
         provider = provider_of(model)
         kept = {k: metadata[k] for k in self.config.record_metadata if k in metadata}
-        entry = SpendEntry(uuid.uuid4().hex, now, tier, model, provider, float(cost_usd), kept)
+        if "shadow" in _metadata_values(metadata.get("tags")):
+            kept["tags"] = metadata["tags"]
+        entry = SpendEntry(
+            uuid.uuid4().hex,
+            now,
+            tier,
+            model,
+            provider,
+            float(cost_usd),
+            kept,
+            None if baseline_usd is None else float(baseline_usd),
+            bool(cached),
+        )
         windows = window_keys(now, self.tz)
         counters = tuple(
             self._counter(windows[w], w, scope) for w in WINDOWS for scope in self._scopes(tier, provider, metadata)

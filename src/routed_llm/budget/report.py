@@ -75,3 +75,80 @@ def plot_spend(entries: Sequence[SpendEntry], path: str | Path, *, tz: ZoneInfo 
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _savings_row(entries: Sequence[SpendEntry]) -> dict[str, Any]:
+    cost = sum(to_nano(e.cost_usd) for e in entries)
+    baseline = sum(to_nano(e.baseline_usd or 0.0) for e in entries)
+    saved = baseline - cost
+    return {
+        "calls": len(entries),
+        "cached_calls": sum(1 for e in entries if e.cached),
+        "cost_usd": cost / NANO,
+        "baseline_usd": baseline / NANO,
+        "saved_usd": saved / NANO,
+        "saved_share": saved / baseline if baseline else 0.0,
+    }
+
+
+def savings_report(
+    entries: Iterable[SpendEntry], by: Sequence[str] = (), *, tz: ZoneInfo | None = None
+) -> dict[str, Any]:
+    """Spend, baseline and saved (with the share saved) over the served calls, in total and grouped.
+
+    Served calls are the entries priced at the baseline (``baseline_usd`` set), cache hits included
+    (cost 0, their whole baseline saved). Shadow-evaluation spend (tag ``shadow``) is no served call:
+    it is totalled apart under ``shadow`` (and ``net_saved_usd`` subtracts it), as are entries recorded
+    before savings existed (``unpriced``). Amounts are summed in integer nano-dollars, so the totals
+    equal the sum of the calls' ``routing["saved_usd"]`` to the nano-dollar.
+    """
+    tz = tz or ZoneInfo("UTC")
+    items = list(entries)
+    served = [e for e in items if not e.shadow and e.baseline_usd is not None]
+    shadow = [e for e in items if e.shadow]
+    unpriced = [e for e in items if not e.shadow and e.baseline_usd is None]
+    total = _savings_row(served)
+    shadow_nano = sum(to_nano(e.cost_usd) for e in shadow)
+    out: dict[str, Any] = {
+        "total": total,
+        "shadow": {"calls": len(shadow), "cost_usd": shadow_nano / NANO},
+        "net_saved_usd": (to_nano(total["saved_usd"]) - shadow_nano) / NANO,
+        "unpriced": {"calls": len(unpriced), "cost_usd": sum(to_nano(e.cost_usd) for e in unpriced) / NANO},
+        "by": {},
+    }
+    for key in by:
+        groups: dict[str, list[SpendEntry]] = {}
+        for e in served:
+            for k in _report_keys(e, key, tz):
+                groups.setdefault(k, []).append(e)
+        rows = [{key: k, **_savings_row(g)} for k, g in groups.items()]
+        rows.sort(key=(lambda r: r[key]) if key == "day" else (lambda r: (-r["saved_usd"], r[key])))
+        out["by"][key] = rows
+    return out
+
+
+def plot_savings(entries: Sequence[SpendEntry], path: str | Path, *, tz: ZoneInfo | None = None) -> None:
+    """Write a PNG chart per day of spend and saved (stacked: together they reach the baseline)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise LedgerError(
+            "--png needs matplotlib, which is not installed: pip install matplotlib (the text report works without it)"
+        ) from None
+    rows = savings_report(entries, ["day"], tz=tz)["by"]["day"]
+    days = [r["day"] for r in rows]
+    spend = [r["cost_usd"] for r in rows]
+    saved = [r["saved_usd"] for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, len(days) * 0.6), 4))
+    ax.bar(days, spend, label="spend")
+    ax.bar(days, saved, bottom=spend, label="saved (to the baseline)")
+    ax.set_ylabel("USD")
+    ax.set_title("routed-llm spend and savings per day")
+    ax.legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -73,6 +73,7 @@ from routed_llm.config.services import (
 from routed_llm.config.services import (
     Usd as Usd,
 )
+from routed_llm.config.shadow import ShadowConfig
 from routed_llm.config.tiers import LOCAL_PROVIDERS as LOCAL_PROVIDERS
 from routed_llm.config.tiers import Capabilities, Deployment, Tier
 
@@ -95,6 +96,7 @@ __all__ = [
     "RouterSettings",
     "RoutingConfig",
     "RoutingSection",
+    "ShadowConfig",
     "TelemetryConfig",
     "ThresholdStrategy",
     "Tier",

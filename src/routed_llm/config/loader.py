@@ -181,8 +181,14 @@ def _resolve(data: Any, *, env: Mapping[str, str], base_dir: Path | None, source
 
 
 def _scorer_relative_to(data: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
-    """Make a relative ``routing.scorer`` file relative to the config file, as an include is."""
+    """Make a relative ``routing.scorer`` file (and ``routing.shadow.outcomes``) relative to the config file."""
     routing = data.get("routing")
+    shadow = routing.get("shadow") if isinstance(routing, Mapping) else None
+    outcomes = shadow.get("outcomes") if isinstance(shadow, Mapping) else None
+    if base_dir is not None and isinstance(outcomes, str) and outcomes.strip():
+        if not Path(outcomes.strip()).expanduser().is_absolute():
+            routing = {**routing, "shadow": {**shadow, "outcomes": str(base_dir / outcomes.strip())}}  # type: ignore[dict-item]
+            data["routing"] = routing
     scorer = routing.get("scorer") if isinstance(routing, Mapping) else None
     if base_dir is None or not isinstance(scorer, str) or scorer.strip().lower() in ("", "heuristic", "learned"):
         return data

@@ -10,6 +10,7 @@ from routed_llm.config._base import _Strict
 from routed_llm.config.embeddings import EmbeddingsConfig
 from routed_llm.config.routing import RouterSettings, RoutingSection
 from routed_llm.config.services import BudgetsConfig, CacheConfig, TelemetryConfig
+from routed_llm.config.shadow import EXACT_JUDGE
 from routed_llm.config.tiers import Tier
 
 
@@ -52,6 +53,14 @@ class RoutingConfig(_Strict):
         if self.routing.threshold is not None:
             for j, name in enumerate(self.routing.threshold.chain):
                 check(f"routing.threshold.chain[{j}]", name)
+        if self.routing.savings_baseline is not None:
+            check("routing.savings_baseline", self.routing.savings_baseline)
+        shadow = self.routing.shadow
+        if shadow is not None:
+            if shadow.tier is not None:
+                check("routing.shadow.tier", shadow.tier)
+            if shadow.judge is not None and shadow.judge != EXACT_JUDGE:
+                check("routing.shadow.judge", shadow.judge)
         for tier, chain in self.routing.fallbacks.items():
             check(f"routing.fallbacks.{tier}", tier)
             for j, fb in enumerate(chain):

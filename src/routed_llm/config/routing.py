@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from routed_llm.config._base import _Strict
+from routed_llm.config.shadow import ShadowConfig
 from routed_llm.types import Complexity, Sensitivity, Task, normalize_complexity, normalize_sensitivity, normalize_task
 
 
@@ -142,6 +143,11 @@ class RoutingSection(_Strict):
     ``t_medium``, complex at or above ``t_complex``) instead of the heuristic's levels."""
     threshold: ThresholdStrategy | None = None
     """Score-driven tier choice for calls no rule matches (replaces ``default`` for them)."""
+    savings_baseline: str | None = None
+    """Tier every call's cost is compared with (``routing["baseline_cost_usd"]``, ``saved_usd``); default: the
+    dearest tier (by its first deployment's per-token prices)."""
+    shadow: ShadowConfig | None = None
+    """Shadow evaluation: a sample of cheaper answers is graded against ``shadow.tier`` in the background."""
 
     @field_validator("scorer")
     @classmethod
