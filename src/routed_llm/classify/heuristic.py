@@ -339,7 +339,7 @@ _SPELLED_AT = re.compile(r"\s+at\s+", re.IGNORECASE)
 _SPELLED_DOT = re.compile(r"\s+dot\s+", re.IGNORECASE)
 _BRACKETED_AT = re.compile(r"\s*(?:\[at\]|\(at\)|\{at\})\s*", re.IGNORECASE)
 _BRACKETED_DOT = re.compile(r"\s*(?:\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE)
-_DOTTED_DIGITS = re.compile(r"(\d)[.·_/](?=\d)")
+_DOTTED_DIGITS = re.compile(r"[.·_/](?<=\d[.·_/])(?=\d)")  # the separator first: a fast scan
 
 
 def _normalise(text: str) -> str:
@@ -368,7 +368,7 @@ def _deobfuscate(text: str) -> tuple[str, bool, bool]:
     if "dot" in lower:
         text = _SPELLED_DOT.sub(".", text)
     addresses = text != padded
-    spelled = _DOTTED_DIGITS.sub(r"\1 ", text)
+    spelled = _DOTTED_DIGITS.sub(" ", text)
     return spelled, addresses, spelled != text
 
 
