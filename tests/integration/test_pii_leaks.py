@@ -33,6 +33,15 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "zero-width spaces in a card": [{"role": "user", "content": "charge 4111\u200b1111\u200b1111\u200b1111 now"}],
     "dotted card number": [{"role": "user", "content": "charge 4111.1111.1111.1111 now"}],
     "spelled-out email": [{"role": "user", "content": "send it to judy at example dot com please"}],
+    # issue 22: the four a trial still sent to a cloud tier
+    "medical record": [
+        {"role": "user", "content": "Patient MRN 004512, diagnosis: type 2 diabetes, prescribe metformin?"}
+    ],
+    "passport number": [{"role": "user", "content": "My passport number is 533380006, expiring 2031."}],
+    "email in base64": [{"role": "user", "content": "Decode this: amFuZS5kb2VAZXhhbXBsZS5jb20g"}],
+    "card spelled out": [
+        {"role": "user", "content": "Charge four one one one, one one one one, one one one one, one one one one."}
+    ],
 }
 
 

@@ -445,11 +445,16 @@ _CUE_WORDS = st.sampled_from(
 )
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+_FLAT: list[re.Pattern[str]] = []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(_CUE_WORDS, st.text(alphabet="abcdeimnoprst 0123456789.,:-'", max_size=8)), max_size=40))
 def test_trie_scanner_finds_what_the_flat_alternation_finds(words: list[str]) -> None:
     from routed_llm.classify.heuristic import _INDEX
 
     text = " ".join(words)
-    flat = _flat_scanner(_INDEX)
+    if not _FLAT:
+        _FLAT.append(_flat_scanner(_INDEX))  # compiled once: it is a large pattern
+    flat = _FLAT[0]
     assert [m.start() for m in _INDEX.scanner.finditer(text)] == [m.start() for m in flat.finditer(text)]

@@ -76,7 +76,7 @@ from routed_llm.classify.cues import (
     TASK_PRIORITY,
     Cue,
 )
-from routed_llm.classify.pii import detect_pii
+from routed_llm.classify.pii import detect_pii, detect_respelled
 from routed_llm.classify.records import RECORD_CUES, Lexicon
 from routed_llm.types import Complexity, Sensitivity, Task
 
@@ -339,7 +339,7 @@ _SPELLED_AT = re.compile(r"\s+at\s+", re.IGNORECASE)
 _SPELLED_DOT = re.compile(r"\s+dot\s+", re.IGNORECASE)
 _BRACKETED_AT = re.compile(r"\s*(?:\[at\]|\(at\)|\{at\})\s*", re.IGNORECASE)
 _BRACKETED_DOT = re.compile(r"\s*(?:\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE)
-_DOTTED_DIGITS = re.compile(r"(\d)[.·_/](?=\d)")
+_DOTTED_DIGITS = re.compile(r"[.·_/](?<=\d[.·_/])(?=\d)")  # the separator first: a fast scan
 
 
 def _normalise(text: str) -> str:
@@ -349,10 +349,17 @@ def _normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
 
 
-def _deobfuscate(text: str) -> str:
-    """Spell out simple obfuscations: ``judy at example dot com``, ``4111.1111.1111.1111``."""
+def _deobfuscate(text: str) -> tuple[str, bool, bool]:
+    """Spell out simple obfuscations: ``judy at example dot com``, ``4111.1111.1111.1111``.
+
+    Returns:
+        The rewritten text, whether an "at" / "dot" spelling was written out, and whether
+        dotted digits were.
+
+    """
     lower = text.lower()
-    text = f" {text} "
+    padded = f" {text} "
+    text = padded
     if "at]" in lower or "at)" in lower or "at}" in lower:
         text = _BRACKETED_AT.sub("@", text)
     text = _SPELLED_AT.sub("@", text)
@@ -360,7 +367,9 @@ def _deobfuscate(text: str) -> str:
         text = _BRACKETED_DOT.sub(".", text)
     if "dot" in lower:
         text = _SPELLED_DOT.sub(".", text)
-    return _DOTTED_DIGITS.sub(r"\1 ", text)
+    addresses = text != padded
+    spelled = _DOTTED_DIGITS.sub(" ", text)
+    return spelled, addresses, spelled != text
 
 
 def _pii_kinds(texts: Iterable[tuple[str, Lexicon | None]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -369,8 +378,9 @@ def _pii_kinds(texts: Iterable[tuple[str, Lexicon | None]]) -> tuple[tuple[str, 
     Each text comes with its record-word hits from the cue scan (or ``None``: the detectors
     scan for them). The de-obfuscated variant errs on the private side ("meet at noon dot"
     is not an address, but "judy at example dot com" is): a false positive keeps a call
-    private, a miss leaks it. Only the pattern detectors look at that variant again; records,
-    encoded runs and spelled digits are found in the normalised text.
+    private, a miss leaks it. Only the detectors the rewrite can affect look at that variant
+    again (e-mail after "at" / "dot", numbers after dotted digits); records, encoded runs and
+    spelled digits are found in the normalised text.
 
     Returns:
         The kinds, sorted and unique, and the labels the signal shows: the kind, followed by
@@ -382,9 +392,9 @@ def _pii_kinds(texts: Iterable[tuple[str, Lexicon | None]]) -> tuple[tuple[str, 
         plain = _normalise(text)
         matches = detect_pii(plain, lexicon=lexicon if plain == text else None)
         labels.update(f"{m.kind} in {m.encoding}" if m.encoding else m.kind for m in matches)
-        spelled = _deobfuscate(plain)
-        if spelled.strip() != plain.strip():
-            labels.update(m.kind for m in detect_pii(spelled, deep=False))
+        spelled, addresses, digits = _deobfuscate(plain)
+        if addresses or digits:
+            labels.update(detect_respelled(spelled, emails=addresses, numbers=digits))
     kinds = tuple(sorted({label.split(" ", 1)[0] for label in labels}))
     return kinds, tuple(sorted(labels))
 

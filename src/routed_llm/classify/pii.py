@@ -554,16 +554,21 @@ def detect_pii(text: str, *, lexicon: Lexicon | None = None, deep: bool = True) 
     return kept
 
 
-def _detect(text: str) -> list[PIIMatch]:
-    """Run the pattern detectors on ``text`` as written; overlaps are left for `detect_pii` to resolve."""
+def _detect(text: str, *, keys: bool = True, emails: bool = True, numbers: bool = True) -> list[PIIMatch]:
+    """Run the pattern detectors on ``text`` as written; overlaps are left for `detect_pii` to resolve.
+
+    The flags select detector groups: secrets, e-mail addresses, and the number kinds
+    (cards, IBANs, national ids, phones).
+    """
     found: list[PIIMatch] = []
-    if "PRIVATE KEY" in text:
+    if keys and "PRIVATE KEY" in text:
         _find_private_keys(text, found)
-    _find_api_keys(text, found)
-    if "@" in text:
+    if keys:
+        _find_api_keys(text, found)
+    if emails and "@" in text:
         _find_emails(text, found)
     # Every remaining kind needs at least six digits (NINO) - most prose has fewer.
-    if _has_digits(text, 6):
+    if numbers and _has_digits(text, 6):
         _find_cards(text, found)
         _find_ibans(text, found)
         _find_national_ids(text, found)
@@ -586,6 +591,15 @@ def _has_spelled_run(lexicon: Lexicon) -> bool:
             return True
         last_end = end
     return False
+
+
+def detect_respelled(text: str, *, emails: bool, numbers: bool) -> list[str]:
+    """Return the kinds the e-mail and/or number detectors find in a re-spelled copy of a text.
+
+    For the classifier's second look at a text whose "at" / "dot" spellings or dotted digits
+    were written out: only the detectors such a rewrite can affect run again.
+    """
+    return [m.kind for m in _detect(text, keys=False, emails=emails, numbers=numbers)]
 
 
 def _detect_deep(text: str, lexicon: Lexicon | None, found: list[PIIMatch]) -> None:
