@@ -437,8 +437,8 @@ class LlamaCppEmbeddingBackend(LocalBackend):
 
     The model's own pooling (from the GGUF) and L2 normalisation; the space's prefixes
     and Matryoshka truncation are applied by the embedder, as for Ollama. The context is
-    the deployment's ``max_input_tokens``, else what is known for the model, else the
-    model's training context.
+    the deployment's ``max_input_tokens``, else what is known for the model (2048 for
+    nomic-embed-text, as Ollama), else 512.
     """
 
     def __init__(self, deployment: EmbeddingDeployment, path: Path) -> None:
@@ -460,14 +460,14 @@ class LlamaCppEmbeddingBackend(LocalBackend):
             from routed_llm.embeddings.spaces import known_model
 
             facts = known_model(self.deployment.model)
-            n_ctx = self.deployment.max_input_tokens or (facts.max_input_tokens if facts else 0)
+            n_ctx = self.deployment.max_input_tokens or (facts.max_input_tokens if facts else 512)
             try:
                 llm = Llama(
                     model_path=str(self.path),
                     embedding=True,
-                    n_ctx=n_ctx,  # 0: the model's training context
-                    n_batch=max(n_ctx, 512),
-                    n_ubatch=max(n_ctx, 512),  # non-causal models read a whole text in one micro-batch
+                    n_ctx=n_ctx,
+                    n_batch=n_ctx,  # llama-cpp-python cuts an over-long text at n_batch tokens
+                    n_ubatch=n_ctx,  # non-causal models read a whole text in one micro-batch
                     n_threads=self.threads,
                     n_threads_batch=self.threads,
                     verbose=False,
