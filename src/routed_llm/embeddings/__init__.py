@@ -6,7 +6,8 @@ models correctly, batches with bounded concurrency, caches by space and text, an
 falls back only to deployments of the same space. The LangChain
 (``langchain_routed_llm.RoutedLLMEmbeddings``) and LlamaIndex
 (``llama_index.embeddings.routed_llm.RoutedLLMEmbedding``) adapters are thin
-wrappers over it.
+wrappers over it. With no ``embeddings:`` section the default is all-MiniLM-L6-v2 in this
+process on ONNX Runtime (`shared_encoder`, shipped in the wheel; no torch).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from routed_llm.embeddings.embedder import (
     EmbedStats,
     load_embeddings_config,
 )
+from routed_llm.embeddings.onnx_minilm import OnnxMiniLM, shared_encoder
 from routed_llm.embeddings.prefixes import KNOWN_SCHEMES, PrefixScheme, TextKind, scheme_for_model
 from routed_llm.embeddings.spaces import (
     KNOWN_MODELS,
@@ -56,6 +58,7 @@ __all__ = [
     "EmbeddingSpace",
     "EmbeddingsSource",
     "MemoryEmbeddingCache",
+    "OnnxMiniLM",
     "PrefixScheme",
     "RedisEmbeddingCache",
     "SQLiteEmbeddingCache",
@@ -71,6 +74,7 @@ __all__ = [
     "packaged_minilm_path",
     "reduce_dimensions",
     "scheme_for_model",
+    "shared_encoder",
     "space_from_metadata",
     "space_of",
     "stamped_metadata",

