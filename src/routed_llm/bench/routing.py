@@ -516,7 +516,9 @@ def routerbench_table(
     scorer = LearnedScorer.load()
     embedding = scorer.embedding
     head_keys = ("embedding_penalty", "hashed_penalty", "hand_penalty", "group_weight_power")
-    fit = {k: v for k, v in scorer.meta.get("hyper_parameters", {}).items() if k in head_keys}
+    # format 2's per-tier head settings (the format-3 file's hyper-parameters are the mixed head's)
+    fit: dict[str, Any] = {"embedding_penalty": 1000.0, "group_weight_power": 0.75}
+    fit.update({k: v for k, v in scorer.meta.get("hyper_parameters", {}).items() if k in head_keys})
     all_x = np.vstack(list(features.values()))
     all_q = np.vstack([o.quality for o in sets.values()])
     groups = np.concatenate([np.full(len(o), name) for name, o in sets.items()])
