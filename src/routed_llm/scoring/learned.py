@@ -6,9 +6,10 @@ embedding (one vector per token of MiniLM's vocabulary, distilled offline from
 all-MiniLM-L6-v2 with model2vec, then weighted and mean-pooled) costs a
 tokenizer pass and a table lookup; hashed word and character n-grams add the
 exact wording the mean blurs, and ten hand features the prompt's shape (length,
-quantities, operators). A ridge head on top predicts how much a prompt needs the
-strong tier (the gain over the cheap one, blended with how hard it is for many
-models) and each reference tier's chance of success.
+quantities, operators). Linear heads on top predict how much a prompt needs the
+strong tier -- format 3: the base rate of its *kind* of task plus its gain within
+that kind (`fit_mixed_head`), so a mixed stream is ranked across kinds -- and each
+reference tier's chance of success, through a calibration curve.
 
 Everything the scorer needs lives in one ``.npz`` file (tokenizer, token table,
 head weights, training metadata), versioned by ``FORMAT_VERSION``. The default
