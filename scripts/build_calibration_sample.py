@@ -1,11 +1,20 @@
 """Build the calibration sample bundled with routed-llm (``routed-llm calibrate`` without ``--prompts``).
 
-200 public benchmark prompts, drawn with a fixed seed from the shared routing
-data (see ``../shared/data/routing/README.md``): 70 MMLU and 50 GSM8K prompts
-from the RouteLLM evaluation files (lm-sys/RouteLLM, Apache-2.0; contaminated
-prompts dropped), and 30 MBPP, 25 ARC-Challenge and 25 Winogrande prompts from
-the RouterBench ``*_train.csv`` slice (as redistributed by RouterDC). Only the
-prompt text and its source are kept.
+300 public prompts drawn with a fixed seed from the shared routing data (see
+``../shared/data/routing/README.md``), mixed like typical traffic rather than a
+benchmark suite: open instructions and real chat first, then question answering,
+maths, code and multiple choice.
+
+| source | prompts | what |
+|---|---|---|
+| ``alpaca_eval`` | 75 | open instructions (AlpacaEval: helpful_base, koala, oasst, selfinstruct; Apache-2.0) |
+| ``arena_bench`` | 45 | hard real chat prompts, a third coding (arena-bench v1; Apache-2.0) |
+| ``llmrouter`` | 80 | QA, science, maths, code and puzzle task kinds, train split (LLMRouter; MIT) |
+| ``mmlu`` / ``gsm8k`` | 40 / 20 | RouteLLM's evaluation files (Apache-2.0; contaminated prompts dropped) |
+| ``mbpp`` / ``arc_challenge`` / ``winograde`` | 15 / 15 / 10 | RouterBench ``*_train.csv`` (via RouterDC) |
+
+LLMRouter's 80 are spread evenly over its task kinds (``source`` is ``llmrouter:<task>``).
+Only the prompt text and its source are kept.
 
     python scripts/build_calibration_sample.py [--data ../shared/data/routing]
 """
@@ -13,49 +22,25 @@ prompt text and its source are kept.
 from __future__ import annotations
 
 import argparse
-import ast
-import csv
 import json
 import random
 from pathlib import Path
 
+from routed_llm.bench.routing import load_all_sets
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "routed_llm" / "scoring" / "data" / "calibration_sample.jsonl"
 SEED = 0
-COUNTS = {"mmlu": 70, "gsm8k": 50, "mbpp": 30, "arc_challenge": 25, "winograde": 25}
-
-
-def _contaminated(path: Path) -> set[str]:
-    return {json.loads(line)["eval_prompt"] for line in path.read_text().splitlines() if line.strip()}
-
-
-def _routellm(data: Path) -> dict[str, list[str]]:
-    mmlu_dir = data / "routellm" / "mmlu"
-    bad = _contaminated(mmlu_dir / "contaminated_prompts.jsonl")
-    mmlu = [
-        row["prompt"]
-        for path in sorted((mmlu_dir / "responses").glob("mmlu_*.csv"))
-        for row in csv.DictReader(path.open(encoding="utf-8"))
-        if row["prompt"] not in bad
-    ]
-    gsm_dir = data / "routellm" / "gsm8k"
-    bad = _contaminated(gsm_dir / "contaminated_prompts.jsonl")
-    gsm8k = [
-        row["prompt"]
-        for row in csv.DictReader((gsm_dir / "gsm8k_responses.csv").open(encoding="utf-8"))
-        if row["prompt"] not in bad
-    ]
-    return {"mmlu": mmlu, "gsm8k": gsm8k}
-
-
-def _routerbench(data: Path, name: str) -> list[str]:
-    out = []
-    for row in csv.DictReader((data / "routerbench" / f"{name}_train.csv").open(encoding="utf-8")):
-        prompt = row["prompt"]
-        if prompt.startswith("["):  # stored as the repr of a one-element list
-            prompt = ast.literal_eval(prompt)[0]
-        out.append(prompt)
-    return out
+COUNTS = {
+    "alpaca_eval": 75,
+    "arena_bench": 45,
+    "llmrouter": 80,
+    "mmlu": 40,
+    "gsm8k": 20,
+    "mbpp": 15,
+    "arc_challenge": 15,
+    "winograde": 10,
+}
 
 
 def main() -> None:
@@ -63,14 +48,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "routing")
     args = parser.parse_args()
-    csv.field_size_limit(1 << 30)
-    pools = _routellm(args.data)
-    for name in ("mbpp", "arc_challenge", "winograde"):
-        pools[name] = _routerbench(args.data, name)
+    sets = load_all_sets(args.data)
     rng = random.Random(SEED)
-    rows = []
+    rows: list[dict[str, str]] = []
     for name, count in COUNTS.items():
-        pool = sorted(set(pools[name]))
+        o = sets[name]
+        if name == "llmrouter":
+            kinds = sorted(set(o.kinds or []))
+            pairs = list(zip(o.prompts, o.kinds or [], strict=True))
+            per_kind = {k: sorted({p for p, kk in pairs if kk == k}) for k in kinds}
+            share = [count // len(kinds) + (i < count % len(kinds)) for i in range(len(kinds))]
+            for kind, n in zip(kinds, share, strict=True):
+                rows += [{"prompt": p, "source": f"llmrouter:{kind}"} for p in rng.sample(per_kind[kind], n)]
+            continue
+        pool = sorted(set(o.prompts))
         rows += [{"prompt": p, "source": name} for p in rng.sample(pool, count)]
     rng.shuffle(rows)
     OUT.parent.mkdir(parents=True, exist_ok=True)

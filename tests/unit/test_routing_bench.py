@@ -116,3 +116,99 @@ def test_held_out_scores_come_from_the_other_sets_alone() -> None:
         {"a": a, "b": shuffled}, features, "b", held_out=True, embedding_penalty=1.0, hashed_penalty=1e6
     )
     np.testing.assert_allclose(again, unseen)
+
+
+# --------------------------------------------------------------------------- every set in shared/, mixed traffic
+
+
+@needs_data
+def test_every_shared_set_loads_with_quality_in_the_unit_interval() -> None:
+    from routed_llm.bench.routing import load_all_sets
+
+    sets = load_all_sets(DATA)
+    assert list(sets) == [
+        "mmlu",
+        "gsm8k",
+        "arc_challenge",
+        "mbpp",
+        "winograde",
+        "llmrouter",
+        "alpaca_eval",
+        "arena_bench",
+    ]
+    for name, o in sets.items():
+        q = o.quality
+        assert q.shape == (len(o), 3), name
+        known = q[~np.isnan(q)]
+        assert ((known >= 0) & (known <= 1)).all(), name
+        assert not np.isnan(q[:, 1:]).any(), name  # the APGR pair is known on every row
+        assert q[:, 2].mean() > q[:, 1].mean(), name  # the strong tier is the stronger one
+    assert len(sets["llmrouter"]) == 5408  # the train split only
+    assert len(set(sets["llmrouter"].kinds or [])) == 13
+    assert 0.5 < np.mean(sets["arena_bench"].quality[:, 2]) < 1  # ratings 1-10 mapped to (r - 1) / 9
+    graded = sets["llmrouter"].quality[:, 2]
+    assert ((graded > 0) & (graded < 1)).any()  # F1 / coverage stay graded, not rounded
+
+
+def test_a_bad_row_in_a_jsonl_set_is_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from routed_llm.bench.routing_data import ARENA_TIERS, load_alpaca_eval, load_arena_bench
+
+    (tmp_path / "arena_bench").mkdir()
+    good = {"question_id": "a", "prompt": "hi", "rating": dict.fromkeys(ARENA_TIERS, 5.0)}
+    bad = {"question_id": "b", "prompt": "yo", "rating": {**dict.fromkeys(ARENA_TIERS, 5.0), ARENA_TIERS[2]: 11.0}}
+    path = tmp_path / "arena_bench" / "ratings.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(BenchDataError, match=r"ratings.jsonl: line 2, gpt-4-1106-preview: score 11.0 outside"):
+        load_arena_bench(tmp_path)
+    path.write_text(json.dumps(good) + "\nnot json\n")
+    with pytest.raises(BenchDataError, match="line 2 is not JSON"):
+        load_arena_bench(tmp_path)
+    with pytest.raises(BenchDataError, match="alpaca_eval/preferences.jsonl: no such file"):
+        load_alpaca_eval(tmp_path)
+
+
+def test_mixed_metrics_weigh_each_set_alike() -> None:
+    from routed_llm.bench.routing_data import mixed_metrics
+
+    weak, strong = _pair(4000)
+    scores = np.random.default_rng(2).random(4000)
+    plain, even = routing_metrics(scores, weak, strong), mixed_metrics(scores, weak, strong)
+    assert even.apgr == pytest.approx(plain.apgr, abs=0.01)
+    # a small set where the strong tier is needed everywhere, and a big one where it never is: weighted
+    # alike, the small set is half the stream, so a perfect score needs 50% strong calls to close the gap
+    n_small, n_big = 100, 3000
+    weak = np.r_[np.zeros(n_small), np.ones(n_big)]
+    strong = np.ones(n_small + n_big)
+    scores = np.r_[np.ones(n_small), np.zeros(n_big)] + 1e-6 * np.random.default_rng(3).random(n_small + n_big)
+    weight = np.r_[np.full(n_small, 1 / n_small), np.full(n_big, 1 / n_big)]
+    weighted = mixed_metrics(scores, weak, strong, weight)
+    assert weighted.apgr == pytest.approx(0.75)
+    assert [y for x, y in weighted.curve if abs(x - 50) < 1e-6] == [pytest.approx(1.0)]
+    assert weighted.cpt50 == pytest.approx(25.0)
+    assert mixed_metrics(scores, weak, strong).apgr > 0.9  # by rows, the small set is 3% of the stream
+
+
+def test_mixed_unseen_kind_fits_never_see_the_held_out_set() -> None:
+    from routed_llm.bench.routing import mixed_figures
+
+    rng = np.random.default_rng(4)
+
+    def synthetic(name: str, n: int) -> Outcomes:
+        weak = (rng.random(n) < 0.6).astype(float)
+        return Outcomes(name, [f"{name} {i}" for i in range(n)], np.column_stack([weak, weak, np.ones(n)]))
+
+    sets = {"a": synthetic("a", 200), "b": synthetic("b", 150), "c": synthetic("c", 120)}
+    seen: list[tuple[set[str], set[str]]] = []
+
+    def fit(train, test):  # type: ignore[no-untyped-def]
+        seen.append(({n for n, r in train.items() if len(r)}, set(test)))
+        return {n: np.asarray(rows, dtype=float) for n, rows in test.items()}
+
+    figures = mixed_figures(sets, fit, "probe")
+    assert len(seen) == 5 + 3  # five folds, then one fit per held-out set
+    assert all(trained == {"a", "b", "c"} for trained, _ in seen[:5])
+    assert [trained for trained, _ in seen[5:]] == [{"b", "c"}, {"a", "c"}, {"a", "b"}]
+    assert all(scored == {"a", "b", "c"} for _, scored in seen)
+    assert set(figures.unseen) == {"a", "b", "c"} and np.isfinite(figures.unseen_mean)

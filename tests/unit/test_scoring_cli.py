@@ -122,10 +122,10 @@ def test_calibrate_prints_a_config_snippet_that_routes_the_share(
     rule = snippet["routing"]["rules"][0]
     assert snippet["routing"]["scorer"] == "heuristic" and rule["tier"] == "premium"
     threshold = rule["when"]["score_over"]
-    assert out.startswith("# routed-llm calibrate:") and "of 200 prompts" in out
+    assert out.startswith("# routed-llm calibrate:") and "of 300 prompts" in out
     prompts = list(read_prompts(bundled_sample().read_text().splitlines()))
     scores = [HeuristicScorer().score(p.messages).value for p in prompts]
-    assert f"{share_over(scores, threshold):.1%} of 200" in out
+    assert f"{share_over(scores, threshold):.1%} of 300" in out
     # the snippet is valid routing config as printed
     from routed_llm import load_config
 
@@ -150,10 +150,17 @@ def test_calibrate_on_the_users_prompts_and_config(tmp_path: Path, capsys: pytes
     assert code == 2 and "--premium-share" in err
 
 
-def test_bundled_sample_is_200_public_prompts() -> None:
+def test_bundled_sample_is_300_public_prompts_mixed_like_typical_traffic() -> None:
     rows = [json.loads(line) for line in bundled_sample().read_text().splitlines()]
-    assert len(rows) == 200 and all(r["prompt"].strip() for r in rows)
-    assert {r["source"] for r in rows} == {"mmlu", "gsm8k", "mbpp", "arc_challenge", "winograde"}
+    assert len(rows) == 300 and all(r["prompt"].strip() for r in rows)
+    sources = [r["source"].split(":")[0] for r in rows]
+    assert set(sources) == {
+        *("mmlu", "gsm8k", "mbpp", "arc_challenge", "winograde"),
+        *("alpaca_eval", "arena_bench", "llmrouter"),
+    }
+    open_ended = sum(s in ("alpaca_eval", "arena_bench") for s in sources)
+    assert open_ended >= 100  # open instructions and real chat: --premium-share is a share of traffic like this
+    assert len({r["source"] for r in rows if r["source"].startswith("llmrouter:")}) == 13  # every QA/maths/code kind
 
 
 # ---------------------------------------------------------------- train: the outcome file

@@ -2,9 +2,14 @@
 
 One run, side by side, on recorded outcomes (no LLM calls):
 
-- RouteLLM MMLU and GSM8K, 5-fold: random, the heuristic, LiteLLM's
-  ``complexity_router``, TF-IDF + logistic regression, and the learned scorer
-  (refitted per fold with the shipped recipe), by APGR / CPT(50%) / CPT(80%).
+- Mixed traffic over every set in ``../shared/data/routing`` (`load_all_sets`): random, the
+  heuristic, LiteLLM's ``complexity_router``, pooled TF-IDF + logistic regression, the format-2
+  recipe (``learned:default@2``: per-set intercepts) and the shipped recipe, each refitted per
+  fold, by two figures (`mixed_figures`): *mixed 5-fold* (every set's held-out fold pooled into
+  one stream, each set weighing the same, APGR over the stream) and *mixed unseen-kind* (fitted
+  without one set, that set ranked pooled with the held-out fold of the others; mean over sets),
+  plus each set's own APGR / CPT from the mixed 5-fold scores.
+
 - The RouterBench slice (fit on ``*_train``, scored on ``*_test``), three tiers
   mistral-7b / mixtral / gpt-4: quality and cost as shares of all-premium for the
   learned pre-router, the cascade replay, random routing and each single tier.
@@ -29,9 +34,13 @@ from routed_llm.bench.routing_data import (
     ROUTERBENCH_DATASETS,
     Outcomes,
     RoutingMetrics,
+    load_alpaca_eval,
+    load_arena_bench,
     load_gsm8k,
+    load_llmrouter,
     load_mmlu,
     load_routerbench,
+    mixed_metrics,
     routing_metrics,
 )
 
@@ -39,10 +48,13 @@ __all__ = [
     "add_arguments",
     "cross_validated_scores",
     "difficulties",
+    "expected_gains",
     "fold_indices",
+    "load_all_sets",
     "load_training_sets",
+    "mixed_figures",
+    "mixed_table",
     "main",
-    "routellm_table",
     "routerbench_table",
 ]
 
@@ -55,6 +67,38 @@ def load_training_sets(data_dir: Path) -> dict[str, Outcomes]:
     for dataset in ROUTERBENCH_DATASETS:
         sets[dataset] = load_routerbench(data_dir, dataset, "train")
     return sets
+
+
+def load_all_sets(data_dir: Path) -> dict[str, Outcomes]:
+    """Every set in shared/ the scorer is chosen and trained on, each mapped to three tiers.
+
+    `load_training_sets` plus LLMRouter's train split, AlpacaEval and arena-bench (their quality
+    rules: `routed_llm.bench.routing_data`). Never RouterBench's or LLMRouter's test split.
+    """
+    sets = load_training_sets(data_dir)
+    sets["llmrouter"] = load_llmrouter(data_dir, "train")
+    sets["alpaca_eval"] = load_alpaca_eval(data_dir)
+    sets["arena_bench"] = load_arena_bench(data_dir)
+    return sets
+
+
+def set_kinds(sets: Mapping[str, Outcomes]) -> dict[str, np.ndarray]:
+    """Each row's task kind: the set's own kinds where it records them (LLMRouter, AlpacaEval), else its name."""
+    return {name: np.array(o.kinds if o.kinds is not None else [name] * len(o)) for name, o in sets.items()}
+
+
+def expected_gains(sets: Mapping[str, Outcomes]) -> dict[str, np.ndarray]:
+    """Per row, the mid-to-strong gain a Rasch model of every recorded model expects (NaN with two models)."""
+    from routed_llm.scoring.learned import expected_gain
+
+    out = {}
+    for name, o in sets.items():
+        if o.all_quality is None or not o.models or not o.tier_models:
+            out[name] = np.full(len(o), np.nan)
+            continue
+        weak, strong = (list(o.models).index(m) for m in o.tier_models[1:])
+        out[name] = expected_gain(o.all_quality, weak, strong)
+    return out
 
 
 def fold_indices(n: int, *, folds: int = FOLDS, seed: int = 0) -> list[np.ndarray]:
@@ -123,9 +167,255 @@ def cross_validated_scores(
     return out
 
 
-# --------------------------------------------------------------------------- RouteLLM: MMLU and GSM8K
+# --------------------------------------------------------------------------- mixed traffic
 
-RANDOM_SEEDS = 10
+#: ``fit(train, test) -> scores``: train a router on ``train`` (row indexes per set) and score
+#: ``test`` (row indexes per set, possibly a set absent from ``train``); scores per set.
+Fitter = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
+
+
+@dataclass
+class MixedFigures:
+    """One router's mixed-traffic figures (see `mixed_figures`)."""
+
+    router: str
+    mixed: RoutingMetrics
+    unseen: dict[str, RoutingMetrics]
+    within: dict[str, RoutingMetrics]
+    note: str = ""
+
+    @property
+    def unseen_mean(self) -> float:
+        """Mean mixed unseen-kind APGR over the held-out sets."""
+        return float(np.mean([m.apgr for m in self.unseen.values()]))
+
+
+def _pooled(
+    sets: Mapping[str, Outcomes], scores: Mapping[str, np.ndarray], rows: Mapping[str, np.ndarray]
+) -> RoutingMetrics:
+    names = [n for n in sets if len(rows[n])]
+    s = np.concatenate([scores[n] for n in names])
+    weak = np.concatenate([sets[n].quality[rows[n], 1] for n in names])
+    strong = np.concatenate([sets[n].quality[rows[n], 2] for n in names])
+    weight = np.concatenate([np.full(len(rows[n]), 1.0 / len(rows[n])) for n in names])
+    return mixed_metrics(s, weak, strong, weight)
+
+
+def mixed_figures(
+    sets: Mapping[str, Outcomes], fit: Fitter, router: str, *, seed: int = 0, note: str = ""
+) -> MixedFigures:
+    """*Mixed 5-fold*, *mixed unseen-kind* and within-set figures of one router.
+
+    - mixed 5-fold: for each of 5 seeded folds (per set), fit on every set's other folds and
+      score every set's held-out fold; all out-of-fold scores form one stream in which each
+      set weighs the same (rows ``1 / len(set)``), and APGR is taken over that stream.
+    - mixed unseen-kind: for each set, fit on fold 1-4 of the *other* sets (rows whose exact
+      text also occurs in the held-out set left out: LLMRouter repeats some MMLU, MBPP and ARC
+      prompts) and score the held-out set whole, pooled with fold 0 of the others; the mean
+      over sets is the figure. One fit per set keeps the bench short.
+    - within: each set's own APGR / CPT from the mixed 5-fold scores.
+    """
+    folds = {n: fold_indices(len(o), seed=seed) for n, o in sets.items()}
+    out = {n: np.zeros(len(o)) for n, o in sets.items()}
+    for k in range(FOLDS):
+        test = {n: folds[n][k] for n in sets}
+        train = {n: np.setdiff1d(np.arange(len(o)), folds[n][k]) for n, o in sets.items()}
+        for n, sc in fit(train, test).items():
+            out[n][test[n]] = sc
+    every = {n: np.arange(len(o)) for n, o in sets.items()}
+    mixed = _pooled(sets, out, every)
+    within = {n: routing_metrics(out[n], o.quality[:, 1], o.quality[:, 2]) for n, o in sets.items()}
+    unseen = {}
+    for held in sets:
+        held_texts = {p.strip() for p in sets[held].prompts}
+        train = {
+            n: np.array(
+                [i for i in np.setdiff1d(np.arange(len(o)), folds[n][0]) if o.prompts[i].strip() not in held_texts],
+                dtype=int,
+            )
+            for n, o in sets.items()
+            if n != held
+        }
+        test = {n: (every[n] if n == held else folds[n][0]) for n in sets}
+        unseen[held] = _pooled(sets, fit(train, test), test)
+    return MixedFigures(router, mixed, unseen, within, note)
+
+
+def _fixed(scores: Mapping[str, np.ndarray]) -> Fitter:
+    """Wrap scores that need no fitting as a `Fitter` (its scores, looked up)."""
+
+    def fit(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {n: scores[n][rows] for n, rows in test.items()}
+
+    return fit
+
+
+def _stack(
+    sets: Mapping[str, Outcomes], features: Mapping[str, np.ndarray], rows: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, quality and set index of the chosen rows of every set, stacked."""
+    names = [n for n in rows if len(rows[n])]
+    x = np.vstack([features[n][rows[n]] for n in names])
+    q = np.vstack([sets[n].quality[rows[n]] for n in names])
+    g = np.concatenate([np.full(len(rows[n]), list(sets).index(n)) for n in names])
+    return x, q, g
+
+
+def mixed_fitter(
+    sets: Mapping[str, Outcomes], features: Mapping[str, np.ndarray], n_embedding: int, **params: Any
+) -> Fitter:
+    """Refit the shipped recipe (`routed_llm.scoring.learned.fit_mixed_head`, score column only) per call."""
+    from routed_llm.scoring.learned import HASHED_DIMS, fit_mixed_head
+
+    kinds = set_kinds(sets)
+    smooth = expected_gains(sets)
+
+    def fit(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x, q, g = _stack(sets, features, train)
+        names = [n for n in train if len(train[n])]
+        head, _, _ = fit_mixed_head(
+            x,
+            q,
+            n_embedding=n_embedding,
+            n_hashed=HASHED_DIMS,
+            gain_tiers=(1, 2),
+            kinds=np.concatenate([kinds[n][train[n]] for n in names]),
+            groups=g,
+            within_gain=np.concatenate([smooth[n][train[n]] for n in names]),
+            tiers=False,
+            **params,
+        )
+        return {n: head.predict(features[n][rows])[:, 0] for n, rows in test.items()}
+
+    return fit
+
+
+def format2_fitter(sets: Mapping[str, Outcomes], features: Mapping[str, np.ndarray], n_embedding: int) -> Fitter:
+    """Refit ``learned:default@2``'s recipe per call: per-set intercepts, gain blended with Rasch difficulty."""
+    from routed_llm.scoring.learned import HASHED_DIMS, fit_scoring_head
+
+    hard = difficulties(sets)
+
+    def fit(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x, q, g = _stack(sets, features, train)
+        names = [n for n in train if len(train[n])]
+        head = fit_scoring_head(
+            x,
+            (q[:, 2] - q[:, 1])[:, None],
+            n_embedding=n_embedding,
+            n_hashed=HASHED_DIMS,
+            difficulty=np.concatenate([hard[n][train[n]] for n in names]),
+            difficulty_weight=0.5,
+            groups=g,
+            group_weight_power=0.75,
+            embedding_penalty=1000.0,
+        )
+        return {n: head.predict(features[n][rows])[:, 0] for n, rows in test.items()}
+
+    return fit
+
+
+def tfidf_fitter(sets: Mapping[str, Outcomes]) -> Fitter:
+    """Refit pooled TF-IDF + logistic regression on "the strong tier does better" per call (sklearn; bench only)."""
+
+    def fit(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        texts = [sets[n].prompts[i] for n in train for i in train[n]]
+        wins = np.concatenate([sets[n].quality[train[n], 2] > sets[n].quality[train[n], 1] for n in train])
+        vectorizer = TfidfVectorizer(min_df=2, ngram_range=(1, 2), sublinear_tf=True, max_features=200_000)
+        model = LogisticRegression(C=1.0, max_iter=1000).fit(vectorizer.fit_transform(texts), wins.astype(int))
+        return {
+            n: model.predict_proba(vectorizer.transform([sets[n].prompts[i] for i in rows]))[:, 1]
+            for n, rows in test.items()
+        }
+
+    return fit
+
+
+def mixed_table(
+    sets: Mapping[str, Outcomes], features: Mapping[str, np.ndarray], n_embedding: int
+) -> list[MixedFigures]:
+    """Every router's mixed-traffic figures, side by side, in one run."""
+    rows: list[MixedFigures] = []
+    randoms = [
+        mixed_figures(sets, _fixed({n: np.random.default_rng(k).random(len(o)) for n, o in sets.items()}), "random")
+        for k in range(3)
+    ]
+    rows.append(
+        MixedFigures(
+            "random",
+            _mean_metrics([r.mixed for r in randoms]),
+            {n: _mean_metrics([r.unseen[n] for r in randoms]) for n in sets},
+            {n: _mean_metrics([r.within[n] for r in randoms]) for n in sets},
+            "mean of 3 seeds",
+        )
+    )
+    candidates: list[tuple[str, Callable[[], Fitter], str]] = [
+        (
+            "routed-llm heuristic",
+            lambda: _fixed({n: _heuristic_scores(o.prompts) for n, o in sets.items()}),
+            "complexity points, no fitting",
+        ),
+        (
+            "LiteLLM complexity_router",
+            lambda: _fixed({n: _litellm_scores(o.prompts) for n, o in sets.items()}),
+            "keyword score, no fitting",
+        ),
+        ("TF-IDF + LR, pooled", lambda: tfidf_fitter(sets), "every set pooled, refitted per fold"),
+        (
+            "learned:default@2 recipe",
+            lambda: format2_fitter(sets, features, n_embedding),
+            "per-set intercepts + difficulty, refitted per fold",
+        ),
+        (
+            "learned (shipped recipe)",
+            lambda: mixed_fitter(sets, features, n_embedding),
+            "kind head + within head, refitted per fold",
+        ),
+    ]
+    for router, make, note in candidates:
+        try:
+            rows.append(mixed_figures(sets, make(), router, note=note))
+        except ImportError as e:
+            print(f"  {router}: skipped ({e})", file=sys.stderr)
+    return rows
+
+
+def _mean_metrics(items: Sequence[RoutingMetrics]) -> RoutingMetrics:
+    return RoutingMetrics(
+        float(np.mean([m.apgr for m in items])),
+        float(np.mean([m.cpt50 for m in items])),
+        float(np.mean([m.cpt80 for m in items])),
+        items[0].curve,
+    )
+
+
+def format_mixed(rows: Sequence[MixedFigures]) -> str:
+    """Render the mixed-traffic tables: mixed 5-fold and unseen-kind APGR, then each set's own APGR / CPT50."""
+    names = list(rows[0].unseen)
+    short = [n[:7] for n in names]
+    lines = [
+        "Mixed traffic: every set in shared/ pooled, each set weighing the same (weak/strong per set:",
+        "its mid and GPT-4-class tier). unseen-kind: fitted without the set, scored pooled with the others",
+        "",
+        f"{'router':27} {'mixed5':>6} {'unseen':>6}  " + " ".join(f"{s:>7}" for s in short) + "  how",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.router:27} {r.mixed.apgr:6.3f} {r.unseen_mean:6.3f}  "
+            + " ".join(f"{r.unseen[n].apgr:7.3f}" for n in names)
+            + f"  {r.note}"
+        )
+    lines += ["", "Within each set (APGR / CPT50), from the mixed 5-fold scores", ""]
+    lines.append(f"{'router':27} " + " ".join(f"{s:>12}" for s in short))
+    for r in rows:
+        lines.append(f"{r.router:27} " + " ".join(f"{r.within[n].apgr:6.3f}/{r.within[n].cpt50:4.1f}%" for n in names))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- scores that need no fitting
 
 
 def _heuristic_scores(prompts: Sequence[str]) -> np.ndarray:
@@ -141,84 +431,6 @@ def _litellm_scores(prompts: Sequence[str]) -> np.ndarray:
 
     router = ComplexityRouter(model_name="bench", litellm_router_instance=None, derive_savings_baseline=False)  # type: ignore[arg-type]
     return np.array([float(router.classify(p)[1]) for p in prompts])
-
-
-def _tfidf_scores(outcomes: Outcomes, *, seed: int = 0) -> np.ndarray:
-    """TF-IDF + logistic regression on "the strong model wins", 5-fold within the data set (scikit-learn)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    wins = (outcomes.quality[:, 2] > outcomes.quality[:, 1]).astype(int)
-    out = np.zeros(len(outcomes))
-    prompts = np.array(outcomes.prompts, dtype=object)
-    for test in fold_indices(len(outcomes), seed=seed):
-        train = np.setdiff1d(np.arange(len(outcomes)), test)
-        vectorizer = TfidfVectorizer(min_df=2, ngram_range=(1, 2), sublinear_tf=True)
-        x = vectorizer.fit_transform(prompts[train])
-        model = LogisticRegression(C=1.0, max_iter=1000).fit(x, wins[train])
-        out[test] = model.predict_proba(vectorizer.transform(prompts[test]))[:, 1]
-    return out
-
-
-@dataclass
-class RouterRow:
-    """One router's metrics on one data set."""
-
-    router: str
-    metrics: RoutingMetrics
-    note: str = ""
-
-
-def routellm_table(
-    sets: Mapping[str, Outcomes], features: Mapping[str, np.ndarray], *, targets: Sequence[str] = ("mmlu", "gsm8k")
-) -> dict[str, list[RouterRow]]:
-    """Every router's APGR / CPT on each target, side by side (learned: 5-fold, refitted per fold)."""
-    from routed_llm.scoring.learned import LearnedScorer
-
-    fit = LearnedScorer.load().meta.get("hyper_parameters", {})
-    hard = difficulties(sets) if fit.get("difficulty_weight") else None
-    table: dict[str, list[RouterRow]] = {}
-    for name in targets:
-        o = sets[name]
-        weak, strong = o.quality[:, 1], o.quality[:, 2]
-        rows: list[RouterRow] = []
-        randoms = [routing_metrics(np.random.default_rng(k).random(len(o)), weak, strong) for k in range(RANDOM_SEEDS)]
-        rows.append(
-            RouterRow(
-                "random",
-                RoutingMetrics(
-                    float(np.mean([r.apgr for r in randoms])),
-                    float(np.mean([r.cpt50 for r in randoms])),
-                    float(np.mean([r.cpt80 for r in randoms])),
-                    randoms[0].curve,
-                ),
-                f"mean of {RANDOM_SEEDS} seeds",
-            )
-        )
-        candidates: list[tuple[str, Callable[[], np.ndarray], str]] = [
-            ("routed-llm heuristic", lambda: _heuristic_scores(o.prompts), "complexity points, no fitting"),
-            ("LiteLLM complexity_router", lambda: _litellm_scores(o.prompts), "keyword score, no fitting"),
-            ("TF-IDF + LR", lambda: _tfidf_scores(o), "5-fold, this data set only"),
-            (
-                "routed-llm learned",
-                lambda: cross_validated_scores(sets, features, name, difficulty=hard, **fit),
-                "5-fold; each fold + the other training sets",
-            ),
-            (
-                "routed-llm learned, unseen set",
-                lambda: cross_validated_scores(sets, features, name, difficulty=hard, held_out=True, **fit),
-                "fitted on the other training sets only",
-            ),
-        ]
-        for router, compute, note in candidates:
-            try:
-                scores = compute()
-            except ImportError as e:
-                print(f"  {router}: skipped ({e})", file=sys.stderr)
-                continue
-            rows.append(RouterRow(router, routing_metrics(scores, weak, strong), note))
-        table[name] = rows
-    return table
 
 
 # --------------------------------------------------------------------------- RouterBench: three tiers
@@ -304,7 +516,9 @@ def routerbench_table(
     scorer = LearnedScorer.load()
     embedding = scorer.embedding
     head_keys = ("embedding_penalty", "hashed_penalty", "hand_penalty", "group_weight_power")
-    fit = {k: v for k, v in scorer.meta.get("hyper_parameters", {}).items() if k in head_keys}
+    # format 2's per-tier head settings (the format-3 file's hyper-parameters are the mixed head's)
+    fit: dict[str, Any] = {"embedding_penalty": 1000.0, "group_weight_power": 0.75}
+    fit.update({k: v for k, v in scorer.meta.get("hyper_parameters", {}).items() if k in head_keys})
     all_x = np.vstack(list(features.values()))
     all_q = np.vstack([o.quality for o in sets.values()])
     groups = np.concatenate([np.full(len(o), name) for name, o in sets.items()])
@@ -375,19 +589,12 @@ def latency_table(repeats: int = 200) -> list[tuple[str, int, float, float]]:
 
 
 def format_all(
-    routellm: Mapping[str, list[RouterRow]],
+    mixed: Sequence[MixedFigures],
     routerbench: Mapping[str, tuple[list[BenchRow], list[Curve]]],
     latency: Sequence[tuple[str, int, float, float]],
 ) -> str:
     """Plain-text tables."""
-    lines = ["Routing scores on RouteLLM outcomes (Mixtral-8x7B weak, GPT-4-1106 strong)", ""]
-    for name, router_rows in routellm.items():
-        lines.append(f"== {name}")
-        lines.append(f"{'router':28} {'APGR':>6} {'CPT50':>7} {'CPT80':>7}  how")
-        for r in router_rows:
-            m = r.metrics
-            lines.append(f"{r.router:28} {m.apgr:6.3f} {m.cpt50:6.1f}% {m.cpt80:6.1f}%  {r.note}")
-        lines.append("")
+    lines = [format_mixed(mixed), ""]
     lines.append("RouterBench test sets, mistral-7b / mixtral-8x7b / gpt-4-1106 (fitted on *_train only)")
     lines.append("quality as a share of all-premium at a cost budget (share of all-premium's cost); area = mean")
     lines.append("quality over budgets from all-cheap's cost to 100%")
@@ -408,23 +615,22 @@ def format_all(
 
 
 def save_png(
-    routellm: Mapping[str, list[RouterRow]], routerbench: Mapping[str, tuple[list[BenchRow], list[Curve]]], path: Path
+    mixed: Sequence[MixedFigures], routerbench: Mapping[str, tuple[list[BenchRow], list[Curve]]], path: Path
 ) -> None:
-    """Quality-vs-strong-share curves (RouteLLM) and quality-vs-cost curves (RouterBench), one panel each."""
+    """Quality-vs-strong-share curves (the mixed stream) and quality-vs-cost curves (RouterBench), one panel each."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = len(routellm) + len(routerbench)
+    panels = 1 + len(routerbench)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.8))
-    for ax, (name, rows) in zip(axes, routellm.items(), strict=False):
-        for r in rows:
-            x, y = zip(*r.metrics.curve, strict=True)
-            ax.plot(x, y, marker=".", label=f"{r.router} ({r.metrics.apgr:.2f})")
-        ax.set(title=f"{name} (5-fold)", xlabel="% calls to strong", ylabel="accuracy")
-        ax.legend(fontsize=6)
-    for ax, (dataset, (_, curves)) in zip(axes[len(routellm) :], routerbench.items(), strict=False):
+    for r in mixed:
+        x, y = zip(*r.mixed.curve, strict=True)
+        axes[0].plot(x, y, marker=".", label=f"{r.router} ({r.mixed.apgr:.2f})")
+    axes[0].set(title="mixed traffic (5-fold)", xlabel="% calls to strong", ylabel="mean quality")
+    axes[0].legend(fontsize=6)
+    for ax, (dataset, (_, curves)) in zip(axes[1:], routerbench.items(), strict=False):
         for c in curves:
             order = np.argsort(c.cost)
             ax.plot(c.cost[order], c.quality[order], marker=".", markersize=2, label=c.name)
@@ -444,15 +650,16 @@ def main(args: argparse.Namespace) -> int:
             f"bench routing needs --data DIR: the directory holding routellm/ and routerbench/ (recorded outcomes); "
             f"{data} has no routellm/"
         )
-    sets = load_training_sets(data)
+    sets = load_all_sets(data)
     embedding = LearnedScorer.load().embedding
     features = {name: embedding_features(embedding, o.prompts) for name, o in sets.items()}
-    routellm = routellm_table(sets, features)
-    routerbench = routerbench_table(data, sets, features)
+    mixed = mixed_table(sets, features, embedding.table.shape[1])
+    training = load_training_sets(data)
+    routerbench = routerbench_table(data, training, {n: features[n] for n in training})
     latency = latency_table(args.repeats)
-    print(format_all(routellm, routerbench, latency))
+    print(format_all(mixed, routerbench, latency))
     if args.png is not None:
-        save_png(routellm, routerbench, args.png)
+        save_png(mixed, routerbench, args.png)
         print(f"curves: {args.png}")
     return 0
 

@@ -23,7 +23,10 @@ from routed_llm.scoring.inputs import PromptLine, read_outcomes, read_prompts
 __all__ = ["SAMPLE_NAME", "add_parsers", "bundled_sample"]
 
 SAMPLE_NAME = "calibration_sample.jsonl"
-"""200 public benchmark prompts (MMLU, GSM8K, MBPP, ARC, Winogrande); see ``scripts/build_calibration_sample.py``."""
+"""300 public prompts mixed like typical traffic (open instructions, chat, QA, maths, code, multiple choice).
+
+See ``scripts/build_calibration_sample.py``.
+"""
 
 
 def bundled_sample() -> Path:

@@ -6,9 +6,10 @@ embedding (one vector per token of MiniLM's vocabulary, distilled offline from
 all-MiniLM-L6-v2 with model2vec, then weighted and mean-pooled) costs a
 tokenizer pass and a table lookup; hashed word and character n-grams add the
 exact wording the mean blurs, and ten hand features the prompt's shape (length,
-quantities, operators). A ridge head on top predicts how much a prompt needs the
-strong tier (the gain over the cheap one, blended with how hard it is for many
-models) and each reference tier's chance of success.
+quantities, operators). Linear heads on top predict how much a prompt needs the
+strong tier -- format 3: the base rate of its *kind* of task plus its gain within
+that kind (`fit_mixed_head`), so a mixed stream is ranked across kinds -- and each
+reference tier's chance of success, through a calibration curve.
 
 Everything the scorer needs lives in one ``.npz`` file (tokenizer, token table,
 head weights, training metadata), versioned by ``FORMAT_VERSION``. The default
@@ -47,7 +48,12 @@ __all__ = [
     "MAX_TOKENS",
     "LearnedScorer",
     "default_scorer_path",
+    "expected_gain",
+    "fit_mixed_head",
     "fit_scoring_head",
+    "calibration_curve",
+    "isotonic",
+    "rasch",
     "hashed_ngrams",
     "item_difficulty",
     "prompt_text",
@@ -55,8 +61,11 @@ __all__ = [
 ]
 
 #: Version of the scorer file layout; a file of another version is refused with a clear error.
-#: 2 added the hashed n-gram block to the features.
-FORMAT_VERSION = 2
+#: 2 added the hashed n-gram block to the features; 3 the per-tier calibration curves
+#: (``tier_calibration_x`` / ``_y``) and the mixed-traffic head (`fit_mixed_head`). Version 2
+#: files still load (their tier predictions are clipped, as before).
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 
 #: Tokens of the prompt the embedding reads. Longer prompts are truncated: the first
 #: ``MAX_TOKENS // 2`` and the last ``MAX_TOKENS // 2`` tokens are kept, since a long
@@ -286,6 +295,18 @@ DIFFICULTY_EMBEDDING_PENALTY = 10000.0
 DIFFICULTY_HASHED_PENALTY = 30000.0
 DIFFICULTY_WEIGHT = 0.5
 
+#: Penalties of the kind head (embedding, hashed n-grams), the within head, and the tier heads;
+#: the within head's share of the score. Chosen by mixed-traffic cross-validation
+#: (scripts/train_default_scorer.py; figures in the README's learned-routing section).
+KIND_PENALTIES = (100.0, 1000.0)
+WITHIN_PENALTIES = (3000.0, 30000.0)
+TIER_PENALTIES = (1000.0, 10000.0)
+WITHIN_WEIGHT = 1.0
+#: Rows weigh ``size_of_their_data_set ** -GROUP_WEIGHT_POWER``: 1 weighs every data set alike.
+GROUP_WEIGHT_POWER = 1.0
+#: Knots of each tier's calibration curve.
+CALIBRATION_KNOTS = 33
+
 
 class LearnedScorer:
     """Routing score from a static prompt embedding, hand features and a ridge head.
@@ -299,7 +320,8 @@ class LearnedScorer:
     [0, 1] and reads as "harder than this share of typical prompts": a rule
     ``score_over: 0.7`` sends roughly the hardest 30% of training-like traffic on,
     and ``routed-llm calibrate`` re-centres it on your own traffic.
-    ``tier_scores`` are the predicted success rates, clipped to [0, 1].
+    ``tier_scores`` are the predicted success rates: through each tier's calibration
+    curve (format 3), else clipped to [0, 1].
     """
 
     def __init__(
@@ -310,14 +332,18 @@ class LearnedScorer:
         tier_names: Sequence[str],
         gain_quantiles: np.ndarray,
         meta: Mapping[str, Any] | None = None,
+        calibration: tuple[np.ndarray, np.ndarray] | None = None,
+        version: int = FORMAT_VERSION,
     ) -> None:
         self._embedding = embedding
         self._head = head
         self.tier_names: tuple[str, ...] = tuple(tier_names)
         self._quantiles = gain_quantiles
+        self._calibration = calibration
         self.meta: dict[str, Any] = dict(meta or {})
         self.hashed_dims = int(self.meta.get("hashed_dims", HASHED_DIMS))
-        self.name = f"learned:{self.meta.get('name', 'custom')}@{FORMAT_VERSION}"
+        self.version = version
+        self.name = f"learned:{self.meta.get('name', 'custom')}@{version}"
 
     # -- loading and saving ---------------------------------------------------------------------
 
@@ -345,10 +371,10 @@ class LearnedScorer:
         if "format_version" not in arrays:
             raise ConfigError(f"{label} is not a routed-llm scorer file (no format_version)")
         version = int(arrays["format_version"])
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ConfigError(
-                f"{label} has format version {version}; this routed-llm reads version {FORMAT_VERSION}. "
-                "Re-create it with `routed-llm train`."
+                f"{label} has format version {version}; this routed-llm reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}. Re-create it with `routed-llm train`."
             )
         try:
             meta = json.loads(bytes(arrays["meta"]).decode("utf-8"))
@@ -375,6 +401,15 @@ class LearnedScorer:
                 raise ValueError(f"hand features {meta.get('hand_features')} differ from this version's")
             if quantiles.ndim != 1 or len(quantiles) < 2 or not np.all(np.diff(quantiles) >= 0):
                 raise ValueError("gain_quantiles must be an ascending list")
+            calibration = None
+            if version >= 3:
+                cal_x = arrays["tier_calibration_x"].astype(np.float64)
+                cal_y = arrays["tier_calibration_y"].astype(np.float64)
+                if cal_x.shape != cal_y.shape or cal_x.ndim != 2 or cal_x.shape[0] != len(tier_names):
+                    raise ValueError(f"tier calibration of shape {cal_x.shape} does not fit {len(tier_names)} tiers")
+                if not np.all(np.diff(cal_x, axis=1) >= 0):
+                    raise ValueError("tier_calibration_x rows must ascend")
+                calibration = (cal_x, cal_y)
         except Exception as e:  # any missing key, bad JSON, bad tokenizer or shape is the same failure
             raise ConfigError(
                 f"{label} is corrupt ({type(e).__name__}: {e}); re-create it with `routed-llm train`"
@@ -385,6 +420,8 @@ class LearnedScorer:
             tier_names=tier_names,
             gain_quantiles=quantiles,
             meta=meta,
+            calibration=calibration,
+            version=version,
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -403,7 +440,7 @@ class LearnedScorer:
             "hand_features": list(HAND_FEATURES),
         }
         arrays: dict[str, Any] = {
-            "format_version": np.array(FORMAT_VERSION),
+            "format_version": np.array(FORMAT_VERSION),  # saving writes the current layout
             "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
             "tokenizer": np.frombuffer(self._embedding.tokenizer.to_str().encode("utf-8"), dtype=np.uint8),
             "token_table": quantized,
@@ -414,6 +451,13 @@ class LearnedScorer:
             "bias": self._head.bias.astype(np.float32),
             "gain_quantiles": self._quantiles.astype(np.float32),
         }
+        if self._calibration is not None:
+            arrays["tier_calibration_x"] = self._calibration[0].astype(np.float32)
+            arrays["tier_calibration_y"] = self._calibration[1].astype(np.float32)
+        else:  # a format-3 file always carries curves: the identity, i.e. clipping
+            n_tiers = len(self.tier_names)
+            arrays["tier_calibration_x"] = np.tile(np.linspace(0, 1, 2, dtype=np.float32), (n_tiers, 1))
+            arrays["tier_calibration_y"] = arrays["tier_calibration_x"].copy()
         target = Path(path)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
@@ -434,15 +478,24 @@ class LearnedScorer:
 
     def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(score [n], tier success [n, tiers])`` for each text."""
-        import numpy as np
-
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise InvalidRequest(f"prompt {i}: expected non-empty text to score, got {text!r:.60}")
-        raw = self._head.predict(self.features(texts))
+        return self.predict_features(self.features(texts))
+
+    def predict_features(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`predict` from rows of `features` already computed."""
+        import numpy as np
+
+        raw = self._head.predict(features)
         grid = np.linspace(0.0, 1.0, len(self._quantiles))
         score = np.interp(raw[:, 0], self._quantiles, grid)
-        return score, np.clip(raw[:, 1:], 0.0, 1.0)
+        tiers = np.clip(raw[:, 1:], 0.0, 1.0)
+        if self._calibration is not None:
+            cal_x, cal_y = self._calibration
+            for j in range(tiers.shape[1]):
+                tiers[:, j] = np.interp(raw[:, 1 + j], cal_x[j], cal_y[j])
+        return score, tiers
 
     def score_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Return the routing score of each text, shape ``[n]``."""
@@ -556,6 +609,15 @@ def item_difficulty(outcomes: np.ndarray, *, prior_sd: float = 1.5, iterations: 
     Returns:
         ``[items]``, higher is harder.
     """
+    return rasch(outcomes, prior_sd=prior_sd, iterations=iterations)[0]
+
+
+def rasch(outcomes: np.ndarray, *, prior_sd: float = 1.5, iterations: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """``(difficulty [items], ability [models])`` of the Rasch model `item_difficulty` describes.
+
+    Graded outcomes in [0, 1] (F1, a judge's preference, a rescaled rating) are read as
+    fractional successes: the same likelihood equations, so one routine serves every set.
+    """
     import numpy as np
 
     known = ~np.isnan(outcomes)
@@ -569,7 +631,7 @@ def item_difficulty(outcomes: np.ndarray, *, prior_sd: float = 1.5, iterations: 
         residual = ((solved - p) * known).sum(1)
         curvature = (p * (1 - p) * known).sum(1)
         difficulty += (-residual - difficulty / prior_sd**2) / (curvature + 1 / prior_sd**2)
-    return difficulty
+    return difficulty, ability
 
 
 def fit_scoring_head(
@@ -637,18 +699,22 @@ def train_scorer(
     *,
     base: LearnedScorer | None = None,
     embedding: StaticEmbedding | None = None,
-    groups: Sequence[Any] | None = None,
-    group_weight_power: float = 0.0,
+    kinds: Sequence[Any] | np.ndarray | None = None,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    group_weight_power: float = GROUP_WEIGHT_POWER,
     gain_tiers: tuple[int, int] | None = None,
-    difficulty: np.ndarray | None = None,
-    difficulty_weight: float = DIFFICULTY_WEIGHT,
-    embedding_penalty: float = EMBEDDING_PENALTY,
-    hashed_penalty: float = HASHED_PENALTY,
+    within_gain: np.ndarray | None = None,
+    within_weight: float = WITHIN_WEIGHT,
+    kind_penalties: tuple[float, float] = KIND_PENALTIES,
+    within_penalties: tuple[float, float] = WITHIN_PENALTIES,
+    tier_penalties: tuple[float, float] = TIER_PENALTIES,
     hand_penalty: float = HAND_PENALTY,
+    features: np.ndarray | None = None,
+    seed: int = 0,
     name: str = "custom",
     meta: Mapping[str, Any] | None = None,
 ) -> LearnedScorer:
-    """Fit a scorer's head on recorded outcomes, keeping ``base``'s static embedding.
+    """Fit a scorer's head (`fit_mixed_head`) on recorded outcomes, keeping ``base``'s static embedding.
 
     Args:
         texts: the prompts.
@@ -658,18 +724,21 @@ def train_scorer(
             not used by the fit: routing cost is the config's business.
         base: the scorer whose embedding to reuse (default: the packaged one).
         embedding: a static embedding to use instead of ``base``'s (the training script's first build).
-        groups: a data-set id per row (see `fit_head`).
-        group_weight_power: how rows of different ``groups`` are weighted (see `fit_head`).
-        difficulty: an item difficulty per row (NaN where unknown), e.g. `item_difficulty` of many
-            models' outcomes; blended into the score (see `fit_scoring_head`). Without it the
-            score ranks by the predicted gain alone.
-        difficulty_weight: the difficulty's share of the score.
-        embedding_penalty: ridge penalty of the embedding columns (see `fit_head`).
-        hashed_penalty: ridge penalty of the hashed n-gram columns.
-        hand_penalty: ridge penalty of the hand-feature columns.
-        meta: extra facts stored in the file (what it was trained on, figures).
+        kinds: a task kind per row (see `fit_mixed_head`); ``None`` (a user's own outcomes):
+            the score ranks by the predicted gain itself.
+        groups: a data set per row, for weighting rows only (see `fit_mixed_head`).
+        group_weight_power: how rows of different ``groups`` are weighted.
         gain_tiers: ``(cheap, strong)`` column indexes whose quality difference is the
             gain the score ranks by; default the first and the last tier.
+        within_gain: a smoothed gain per row for the within head (see `fit_mixed_head`).
+        within_weight: the within head's share of the score.
+        kind_penalties: ridge penalties (embedding, hashed n-grams) of the kind head.
+        within_penalties: the within head's.
+        tier_penalties: the tier-success heads'.
+        hand_penalty: every head's penalty on the hand features.
+        features: the rows' `embedding_features`, when the caller has them already.
+        seed: seeds the calibration folds.
+        meta: extra facts stored in the file (what it was trained on, figures).
         name: shown in the scorer's name, ``learned:<name>@<version>``.
 
     Raises:
@@ -687,21 +756,25 @@ def train_scorer(
     cheap, strong = gain_tiers if gain_tiers is not None else (0, len(tier_names) - 1)
     if embedding is None:
         embedding = (base or LearnedScorer.load()).embedding
-    features = embedding_features(embedding, texts)
-    gain = quality[:, strong] - quality[:, cheap]
-    targets = np.column_stack([gain, quality])
-    head = fit_scoring_head(
+    if features is None:
+        features = embedding_features(embedding, texts)
+    head, cal_x, cal_y = fit_mixed_head(
         features,
-        targets,
+        quality,
         n_embedding=embedding.table.shape[1],
         n_hashed=HASHED_DIMS,
-        difficulty=difficulty,
-        difficulty_weight=difficulty_weight,
-        groups=None if groups is None else np.asarray(groups),
+        gain_tiers=(cheap, strong),
+        kinds=kinds,
+        groups=groups,
         group_weight_power=group_weight_power,
-        embedding_penalty=embedding_penalty,
-        hashed_penalty=hashed_penalty,
+        kind_penalties=kind_penalties,
+        within_penalties=within_penalties,
+        tier_penalties=tier_penalties,
         hand_penalty=hand_penalty,
+        within_weight=within_weight,
+        within_gain=within_gain,
+        calibration_folds=5 if len(texts) >= 100 else 0,
+        seed=seed,
     )
     raw_gain = head.predict(features)[:, 0]
     quantiles = np.quantile(raw_gain, np.linspace(0.0, 1.0, 101))
@@ -710,11 +783,239 @@ def train_scorer(
         "name": name,
         "rows": len(texts),
         "gain_between": [tier_names[cheap], tier_names[strong]],
-        "difficulty_weight": difficulty_weight if difficulty is not None else 0.0,
         "hashed_dims": HASHED_DIMS,
         "mean_quality": {t: float(np.nanmean(quality[:, k])) for k, t in enumerate(tier_names)},
     }
     if cost is not None:
         cost = np.asarray(cost, dtype=np.float64)
         info["mean_cost_usd"] = {t: float(np.nanmean(cost[:, k])) for k, t in enumerate(tier_names)}
-    return LearnedScorer(embedding=embedding, head=head, tier_names=tier_names, gain_quantiles=quantiles, meta=info)
+    return LearnedScorer(
+        embedding=embedding,
+        head=head,
+        tier_names=tier_names,
+        gain_quantiles=quantiles,
+        meta=info,
+        calibration=(cal_x, cal_y),
+    )
+
+
+# --- the mixed-traffic head (format 3) -------------------------------------------------------------
+# Real traffic mixes kinds of prompt: a maths proof needs the strong tier far more often than a
+# thank-you note. A head fitted with one intercept per data set (format 2's recipe) learns only
+# which prompt *within* a kind is hard and throws that between-kind signal away. The format-3 score
+# is the sum of two ridge heads on the same features, both with one global intercept:
+#
+# - the *kind head* predicts the base rate of the prompt's kind (the mean gain of the strong tier
+#   over the weak one over every training prompt of that kind), read from the prompt itself: a
+#   clean, low-noise target, so it is penalised lightly;
+# - the *within head* predicts the prompt's gain minus its kind's base rate (noisy: penalised
+#   harder), weighted by ``within_weight``.
+#
+# Both fold into column 0 of one `LinearHead`, so inference is unchanged. Each tier's success is a
+# third ridge output, mapped through an isotonic calibration fitted on out-of-fold predictions
+# (``tier_calibration``), so a predicted 0.8 is a success rate of about 0.8.
+
+
+def _blocks(x1: np.ndarray, y: np.ndarray, w: np.ndarray, fold: np.ndarray, folds: int) -> list[tuple[Any, Any]]:
+    """Per fold: ``(x1' W x1, x1' W y)`` over the fold's rows, so any union of folds is a sum."""
+    out = []
+    for k in range(folds):
+        rows = fold == k
+        xw = x1[rows] * w[rows, None]
+        out.append((xw.T @ x1[rows], xw.T @ y[rows]))
+    return out
+
+
+def _solve(gram: np.ndarray, rhs: np.ndarray, penalty: np.ndarray, known_weight: float) -> np.ndarray:
+    import numpy as np
+
+    reg = np.r_[penalty, 0.0] * known_weight / 1000.0  # the last column is the (unpenalised) intercept
+    return np.linalg.solve(gram + np.diag(reg) + 1e-9 * np.eye(len(reg)), rhs)
+
+
+def isotonic(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted isotonic (non-decreasing) regression of ``y`` on ``x`` (pool-adjacent-violators).
+
+    Returns the fitted values in ``x``'s order.
+    """
+    import numpy as np
+
+    order = np.argsort(x, kind="stable")
+    values: list[float] = []
+    weights: list[float] = []
+    counts: list[int] = []
+    for yi, wi in zip(y[order], w[order], strict=True):
+        values.append(float(yi))
+        weights.append(float(wi))
+        counts.append(1)
+        while len(values) > 1 and values[-2] > values[-1]:
+            v2, w2, c2 = values.pop(), weights.pop(), counts.pop()
+            total = weights[-1] + w2
+            values[-1] = (values[-1] * weights[-1] + v2 * w2) / total if total > 0 else values[-1]
+            weights[-1] = total
+            counts[-1] += c2
+    fitted = np.repeat(values, counts)
+    out = np.empty(len(x))
+    out[order] = fitted
+    return out
+
+
+def expected_gain(outcomes: np.ndarray, weak: int, strong: int) -> np.ndarray:
+    """Per item, the gain of model column ``strong`` over ``weak`` that a `rasch` fit of all ``outcomes`` expects.
+
+    A 0/1 difference of two models is mostly noise on any one prompt; how hard the prompt is
+    for every recorded model (its Rasch difficulty) and how able the two models are give a
+    smooth estimate of the same quantity: ``sigmoid(a_strong - d) - sigmoid(a_weak - d)``.
+    """
+    import numpy as np
+
+    difficulty, ability = rasch(outcomes)
+
+    def p(column: int) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(ability[column] - difficulty)))
+
+    return p(strong) - p(weak)
+
+
+def calibration_curve(
+    predicted: np.ndarray, observed: np.ndarray, weights: np.ndarray, knots: int = CALIBRATION_KNOTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` knots mapping a raw prediction to the success rate it stands for.
+
+    The out-of-fold predictions are cut into ``knots`` bins of equal weight; each knot sits at
+    its bin's mean prediction with its bin's mean outcome, made non-decreasing by `isotonic`
+    (weighted by the bins' weights). Between knots `numpy.interp` is linear, beyond them flat.
+    """
+    import numpy as np
+
+    order = np.argsort(predicted, kind="stable")
+    p, o, w = predicted[order], observed[order], weights[order]
+    edges = np.searchsorted(np.cumsum(w) / w.sum(), np.linspace(0.0, 1.0, knots + 1)[1:-1])
+    xs, ys, ws = [], [], []
+    for rows in np.split(np.arange(len(p)), edges):
+        if len(rows) and w[rows].sum() > 0:
+            xs.append(float(np.average(p[rows], weights=w[rows])))
+            ys.append(float(np.average(o[rows], weights=w[rows])))
+            ws.append(float(w[rows].sum()))
+    x, y = np.array(xs), isotonic(np.array(xs), np.array(ys), np.array(ws))
+    x = np.maximum.accumulate(x)
+    # a fixed number of knots (the file's array shape): pad by repeating the last knot
+    pad = knots - len(x)
+    return np.r_[x, np.full(pad, x[-1])], np.clip(np.r_[y, np.full(pad, y[-1])], 0.0, 1.0)
+
+
+def fit_mixed_head(
+    features: np.ndarray,
+    quality: np.ndarray,
+    *,
+    n_embedding: int,
+    n_hashed: int,
+    gain_tiers: tuple[int, int],
+    kinds: Sequence[Any] | np.ndarray | None = None,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    group_weight_power: float = GROUP_WEIGHT_POWER,
+    kind_penalties: tuple[float, float] = KIND_PENALTIES,
+    within_penalties: tuple[float, float] = WITHIN_PENALTIES,
+    tier_penalties: tuple[float, float] = TIER_PENALTIES,
+    hand_penalty: float = HAND_PENALTY,
+    within_weight: float = WITHIN_WEIGHT,
+    within_gain: np.ndarray | None = None,
+    calibration_folds: int = 5,
+    seed: int = 0,
+    tiers: bool = True,
+) -> tuple[LinearHead, np.ndarray, np.ndarray]:
+    """Fit the format-3 head: ``(head, calibration_x [tiers, knots], calibration_y [tiers, knots])``.
+
+    Args:
+        features: ``[n, f]``: embedding columns, hashed n-gram columns, hand features.
+        quality: ``[n, tiers]`` in [0, 1], NaN where a tier has no record; cheapest first.
+        n_embedding: how many of the columns are the embedding's.
+        n_hashed: how many columns after them are hashed n-grams (the rest: hand features).
+        gain_tiers: ``(weak, strong)`` columns whose difference is the gain the score ranks by.
+        kinds: a task kind per row (e.g. the data set, or its sub-task); the kind head learns
+            each kind's mean gain. ``None``: every row is its own kind (the kind head then
+            learns the gain itself and the within head has nothing left).
+        groups: a data set per row, only for weighting rows (see ``group_weight_power``);
+            never an intercept.
+        group_weight_power: rows weigh ``size_of_their_group ** -power``.
+        kind_penalties: ridge penalties (embedding, hashed n-grams) of the kind head.
+        within_penalties: the within head's.
+        tier_penalties: the tier-success heads'.
+        hand_penalty: every head's penalty on the hand features.
+        within_weight: the within head's share of the score.
+        within_gain: a less noisy estimate of each row's gain for the within head (NaN: the
+            recorded gain), e.g. the gain a Rasch model of many models' outcomes expects
+            (`expected_gain`).
+        calibration_folds: out-of-fold predictions from this many folds fit each tier's
+            isotonic calibration (fewer than 2: no calibration, predictions are clipped).
+        seed: seeds the calibration folds.
+        tiers: ``False`` fits column 0 only (cross-validating the score; tier columns stay 0).
+    """
+    import numpy as np
+
+    n, f = features.shape
+    quality = np.asarray(quality, dtype=np.float64)
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    x1 = np.hstack([(features - mean) / scale, np.ones((n, 1))])
+    group_ids = np.unique(np.asarray(groups if groups is not None else np.zeros(n)), return_inverse=True)[1]
+    w = np.bincount(group_ids)[group_ids].astype(np.float64) ** -group_weight_power
+    w /= w.mean()
+
+    def penalty(pair: tuple[float, float]) -> np.ndarray:
+        return np.r_[
+            np.full(n_embedding, pair[0]), np.full(n_hashed, pair[1]), np.full(f - n_embedding - n_hashed, hand_penalty)
+        ]
+
+    weak, strong = gain_tiers
+    gain = quality[:, strong] - quality[:, weak]
+    if np.isnan(gain).any():
+        raise InvalidRequest(f"the gain tiers (columns {weak} and {strong}) need a quality on every row")
+    if kinds is None:
+        base = gain.copy()
+    else:
+        kind_ids = np.unique(np.asarray(kinds, dtype=str), return_inverse=True)[1]
+        sums = np.bincount(kind_ids, weights=w * gain)
+        base = (sums / np.bincount(kind_ids, weights=w))[kind_ids]
+    gram = (x1 * w[:, None]).T @ x1
+    smooth = gain if within_gain is None else np.where(np.isnan(within_gain), gain, within_gain)
+    score_rhs = (x1 * w[:, None]).T @ np.column_stack([base, smooth - base])
+    kind_coef = _solve(gram, score_rhs[:, :1], penalty(kind_penalties), float(w.sum()))
+    within_coef = _solve(gram, score_rhs[:, 1:], penalty(within_penalties), float(w.sum()))
+    coef = kind_coef + within_weight * within_coef
+
+    n_tiers = quality.shape[1]
+    tier_coef = np.zeros((f + 1, n_tiers))
+    cal_x = np.tile(np.linspace(0.0, 1.0, CALIBRATION_KNOTS), (n_tiers, 1))
+    cal_y = cal_x.copy()
+    if not tiers:
+        weights = np.column_stack([coef[:f, 0], tier_coef[:f]])
+        return LinearHead(mean=mean, scale=scale, weights=weights, bias=np.r_[coef[f, 0], tier_coef[f]]), cal_x, cal_y
+    folds = max(int(calibration_folds), 1)
+    fold = np.zeros(n, dtype=int)
+    order = np.random.default_rng(seed).permutation(n)
+    for k, part in enumerate(np.array_split(order, folds)):
+        fold[part] = k
+    oof = np.full((n, n_tiers), np.nan)
+    tier_pen = penalty(tier_penalties)
+    for j in range(n_tiers):
+        known = ~np.isnan(quality[:, j])
+        if known.sum() < 2:
+            raise InvalidRequest(f"tier column {j} has fewer than two known outcomes")
+        y = np.where(known, quality[:, j], 0.0)[:, None]
+        wk = np.where(known, w, 0.0)
+        blocks = _blocks(x1, y, wk, fold, folds) if folds > 1 else []
+        g_all = gram if known.all() else (x1 * wk[:, None]).T @ x1
+        tier_coef[:, j] = _solve(g_all, (x1 * wk[:, None]).T @ y, tier_pen, float(wk.sum()))[:, 0]
+        for k in range(folds if folds > 1 else 0):
+            rows = fold == k
+            g = g_all - blocks[k][0]
+            rhs = sum(b for kk, (_, b) in enumerate(blocks) if kk != k)
+            oof[rows, j] = x1[rows] @ _solve(g, rhs, tier_pen, float(wk[~rows].sum()))[:, 0]
+    for j in range(n_tiers if folds > 1 else 0):
+        known = ~np.isnan(quality[:, j])
+        cal_x[j], cal_y[j] = calibration_curve(oof[known, j], quality[known, j], w[known])
+    weights = np.column_stack([coef[:f, 0], tier_coef[:f]])
+    bias = np.r_[coef[f, 0], tier_coef[f]]
+    return LinearHead(mean=mean, scale=scale, weights=weights, bias=bias), cal_x, cal_y
