@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from routed_llm.config._base import _Strict
+from routed_llm.config.sessions import SessionsConfig
 from routed_llm.types import Complexity, Sensitivity, Task, normalize_complexity, normalize_sensitivity, normalize_task
 
 
@@ -142,6 +143,8 @@ class RoutingSection(_Strict):
     ``t_medium``, complex at or above ``t_complex``) instead of the heuristic's levels."""
     threshold: ThresholdStrategy | None = None
     """Score-driven tier choice for calls no rule matches (replaces ``default`` for them)."""
+    sessions: SessionsConfig = SessionsConfig()
+    """Session affinity (tiers never drop mid-task), tool-loop continuity and stall escalation."""
 
     @field_validator("scorer")
     @classmethod
