@@ -7,8 +7,9 @@ LlamaIndex's ``FunctionAgent`` (one ``Context`` and ``session_id`` per task). Th
 (private, free), ``fast`` and ``premium``; they play a tool-using model that follows the
 ``CALL`` / ``STUCK`` script in each user message (fast and premium give up on a failing tool
 and answer; local keeps calling it).
-Routing alone is the heuristic classifier with rules (complex -> premium, medium -> fast,
-else local), so a hard first turn and an "ok thanks" follow-up route differently.
+Routing alone is a routing score in ``threshold`` mode (the heuristic scorer; local below
+0.25, fast below 0.55, premium above), as in the issue's report: a hard first turn, its tool
+results (which move the score) and an "ok thanks" follow-up route differently.
 
 Each task is a few user turns: tool calls, follow-ups, and in some a tool that keeps
 failing. For every framework and both ``routing.sessions.affinity`` settings
@@ -176,10 +177,9 @@ def make_config(servers: dict[str, ScriptedServer], affinity: str, store: str) -
         "tiers": tiers,
         "routing": {
             "default": "local",
-            "rules": [
-                {"name": "complex-premium", "when": {"complexity": "complex"}, "tier": "premium"},
-                {"name": "medium-fast", "when": {"complexity": "medium"}, "tier": "fast"},
-            ],
+            # the setting: a routing score in threshold mode picks each call's tier
+            "scorer": "heuristic",
+            "threshold": {"chain": list(ORDER), "thresholds": [0.25, 0.55]},
             "fallbacks": {"premium": ["fast", "local"], "fast": ["local"]},
             "sessions": {"affinity": affinity, "store": store},
         },

@@ -421,3 +421,49 @@ def test_llamaindex_marker_continues_the_tool_loop(tiers: dict[str, ScriptedServ
         later = RoutedLLM(router=router, complexity="simple").chat(history)
     assert later.additional_kwargs["routing"]["tier"] == "fast"
     assert later.additional_kwargs["routing"]["rule"] == "session:tool_loop"
+
+
+# --------------------------------------------------------------------------- prompt caches
+
+
+def test_cache_hints_pass_through_and_cached_tokens_are_priced_at_the_cache_rate(tmp_path: Path) -> None:
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from llama_index.core.base.llms.types import CacheControl, CachePoint, ChatMessage, MessageRole, TextBlock
+    from llama_index.llms.routed_llm import RoutedLLM
+
+    from langchain_routed_llm import ChatRoutedLLM
+
+    with ScriptedServer("cache", cached_tokens=40) as server:
+        dep = {**_deployment(server, 8192, 1e-6), "cache_read_input_token_cost": 1e-7}
+        cfg = {
+            "tiers": {"t": {"models": [dep]}},
+            "routing": {"default": "t"},
+            "budgets": {"store": f"sqlite:///{tmp_path}/ledger.db"},
+        }
+        with Router(cfg) as router:
+            system = "You are a careful analyst. " * 30
+            lc = ChatRoutedLLM(router=router).invoke(
+                [
+                    SystemMessage(content=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]),
+                    HumanMessage("hi"),
+                ]
+            )
+            li = RoutedLLM(router=router).chat(
+                [
+                    ChatMessage(
+                        role=MessageRole.SYSTEM,
+                        blocks=[TextBlock(text=system), CachePoint(cache_control=CacheControl(type="ephemeral"))],
+                    ),
+                    ChatMessage(role=MessageRole.USER, content="hi"),
+                ]
+            )
+            spent = router.budget.spent_usd("day") if router.budget is not None else -1.0
+    lc_sent, li_sent = (body["messages"][0]["content"][0] for body in server.requests)
+    assert lc_sent["cache_control"] == {"type": "ephemeral"}
+    assert li_sent["cache_control"] == {"type": "ephemeral", "ttl": "5m"} and li_sent["text"] == system
+    info = lc.response_metadata["routing"]
+    assert info["cached_prompt_tokens"] == 40
+    expected = (info["prompt_tokens"] - 40) * 1e-6 + 40 * 1e-7 + info["completion_tokens"] * 2e-6
+    assert info["cost_usd"] == pytest.approx(expected)
+    assert info["cost_usd"] < (info["prompt_tokens"] * 1e-6 + info["completion_tokens"] * 2e-6)
+    assert spent == pytest.approx(info["cost_usd"] + li.additional_kwargs["routing"]["cost_usd"])

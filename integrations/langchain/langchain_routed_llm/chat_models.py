@@ -89,6 +89,36 @@ def _carry_routing(messages: Sequence[BaseMessage], converted: list[dict[str, An
                 m[ERROR_MARKER] = True
 
 
+def _carry_cache_control(messages: Sequence[BaseMessage], converted: list[dict[str, Any]]) -> None:
+    """Keep the ``cache_control`` of text blocks (Anthropic prompt caching) that the OpenAI conversion drops.
+
+    LiteLLM passes ``cache_control`` parts through to providers that cache prompts; a session
+    that stays on one deployment then keeps that cache warm.
+    """
+    if len(messages) != len(converted):
+        return
+    for original, out in zip(messages, converted, strict=True):
+        blocks = original.content if isinstance(original.content, list) else []
+        texts = [b for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        if not any("cache_control" in b for b in texts):
+            continue
+        content = out.get("content")
+        if isinstance(content, str):
+            out["content"] = [
+                {
+                    "type": "text",
+                    "text": b.get("text", ""),
+                    **({"cache_control": b["cache_control"]} if "cache_control" in b else {}),
+                }
+                for b in texts
+            ]
+        elif isinstance(content, list):
+            parts = [p for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            for part, block in zip(parts, texts, strict=False):
+                if "cache_control" in block:
+                    part["cache_control"] = block["cache_control"]
+
+
 def _session_from_config(config: Mapping[str, Any]) -> str | None:
     """Return the session key of a run config: ``configurable["session_id"|"thread_id"]``, else ``metadata``."""
     for section in (config.get("configurable") or {}, config.get("metadata") or {}):
@@ -496,6 +526,7 @@ class ChatRoutedLLM(BaseChatModel):
         params.pop("ls_structured_output_format", None)
         openai_messages = convert_to_openai_messages(messages)
         _carry_routing(messages, openai_messages)
+        _carry_cache_control(messages, openai_messages)
         return openai_messages, hints, params
 
     # ------------------------------------------------------------------ configurable hints
