@@ -178,6 +178,10 @@ def _dedupe(names: Sequence[str]) -> list[str]:
     return [n for n in names if not (n in seen or seen.add(n))]  # type: ignore[func-returns-value]
 
 
+#: Exclusions a larger tier may lift (`_exclusion`'s wording): a session then moves up rather than aside.
+_CAPACITY = ("context window", "no tool calling", "no JSON-schema", "no image input")
+
+
 def _route_by_rules(
     config: RoutingConfig, facts: Mapping[str, Any], hints: RouteHints, needs: RequestNeeds, score: Score | None
 ) -> tuple[str, list[str], str]:
@@ -324,10 +328,11 @@ def decide(
             session_note = "first call of the session"
 
     if target is not None and session is not None and target in excluded:
-        # Hard constraints win over affinity: go up to the cheapest tier above that can serve
-        # the call (a longer context), else wherever routing alone goes (a private tier).
+        # Hard constraints win over affinity. A tier too small for the call (context window, a
+        # capability) gives way to the cheapest tier above that fits; privacy, a closed budget or a
+        # cost/latency bound give way to wherever routing alone goes (a private tier, a cheaper one).
         blocked = excluded[target]
-        up = [t for t in session.above(target) if t not in excluded]
+        up = [t for t in session.above(target) if t not in excluded] if blocked.startswith(_CAPACITY) else []
         if up:
             chain = [up[0], *config.fallbacks_for(up[0])]
         elif normal_chain is not None:

@@ -306,6 +306,10 @@ class SessionManager:
         self.config = config.routing.sessions
         self.order: tuple[str, ...] = tuple(self.config.order or config.tiers)
         self.url = session_store_url(config)
+        # A keyless conversation is matched by its opening only: scope it to this config's tiers, so
+        # another app sharing the store (same prompt, other tiers) never continues on our record.
+        tiers = {name: [d.model for d in tier.models] for name, tier in config.tiers.items()}
+        self._scope = hashlib.sha256(json.dumps(tiers, sort_keys=True).encode()).hexdigest()[:8]
         self._store = store
         self._lock = threading.Lock()
 
@@ -337,7 +341,7 @@ class SessionManager:
         turn = read_turn(messages)
         if sid is None and not turn.continuation and not params.get("tools"):
             return None  # a plain call: nothing to read, nothing to remember
-        key = f"s:{sid}" if sid is not None else f"c:{turn.conversation}"
+        key = f"s:{sid}" if sid is not None else f"c:{self._scope}:{turn.conversation}"
         needs_record = sid is not None or (turn.continuation and turn.issuer is None)
         record = self._read(key) if needs_record else {}
         if sid is None and not turn.continuation:

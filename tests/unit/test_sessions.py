@@ -156,6 +156,24 @@ def test_hard_constraints_win_over_the_session() -> None:
     assert big.session["pinned_tier"] == "premium"
 
 
+def test_a_closed_budget_or_confidential_tool_result_never_moves_the_session_up() -> None:
+    pinned = SessionState(affinity="escalate_only", order=ORDER, id="s", pinned_tier="fast")
+    closed = decide(
+        CONFIG,
+        PROFILES,
+        [{"role": "user", "content": "x"}],
+        needs=RequestNeeds(prompt_tokens=10),
+        hints=RouteHints(complexity="simple"),
+        state=RouterState(closed_tiers={"fast": "daily budget $1 spent"}),
+        session=pinned,
+    )
+    assert closed.tier == "local" and "closed by budget" in closed.reason and "hard constraint wins" in closed.reason
+    cont = SessionState(affinity="escalate_only", order=ORDER, id="s", pinned_tier="fast", continuation="fast")
+    secret = route(loop(1, error=False), cont, sensitivity="confidential")
+    assert secret.tier == "local" and "not private" in secret.reason
+    assert secret.session["pinned_tier"] == "fast"
+
+
 def test_deployment_pin_only_for_tiers_with_several() -> None:
     state = SessionState(affinity="escalate_only", order=ORDER, id="s", pinned_tier="premium", deployment="premium/1")
     assert route([{"role": "user", "content": "x"}], state).deployment == "premium/1"
