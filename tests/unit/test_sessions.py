@@ -237,3 +237,23 @@ def test_sqlite_store_expires_and_manager_writes_only_what_changed(tmp_path: Any
     sc = manager.begin(msgs, hints, {})
     assert sc is not None and sc.state is not None and sc.state.pinned_tier == "fast"
     assert SessionManager(make_config(affinity="off")).begin(msgs, hints, {}) is None
+
+
+def test_a_failing_store_never_fails_the_call(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def get(self, key: str) -> str | None:
+            raise OSError("disk gone")
+
+        def set(self, key: str, value: str, ttl_s: float | None) -> None:
+            raise OSError("disk gone")
+
+        def close(self) -> None:
+            pass
+
+    manager = SessionManager(make_config(), store=Broken())
+    msgs = [{"role": "user", "content": "x"}]
+    sc = manager.begin(msgs, RouteHints(session_id="s"), {})
+    assert sc is not None and sc.state is not None and sc.state.pinned_tier is None
+    d = route(msgs, sc.state, complexity="medium")
+    manager.finish(sc, d, d.tier, None)
+    assert "session store read failed" in caplog.text and "session store write failed" in caplog.text
