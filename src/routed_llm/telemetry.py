@@ -225,6 +225,7 @@ def _routing_metadata(info: RoutingInfo) -> dict[str, Any]:
         "score": data["score"],
         "scorer": data["scorer"],
         "cost_usd": data["cost_usd"],
+        "session": data["session"],
     }
 
 
