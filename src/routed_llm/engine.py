@@ -498,6 +498,21 @@ class Engine:
         model = litellm_deployment_id(deployment, self.namespace) if deployment is not None else tier
         return {"model": model, "messages": list(messages), **kwargs}
 
+    def _attempts(self, decision: RouteDecision) -> list[tuple[str, str | None]]:
+        """(tier, deployment) to try in order: a pinned deployment first, then its tier's group, then the fallbacks.
+
+        A pin this process cannot call (left out of LiteLLM's list, e.g. its credential is unset
+        here while another process served it) is skipped: the tier's group serves the call.
+        """
+        rest: list[tuple[str, str | None]] = [(t, None) for t in decision.tiers]
+        pinned = decision.deployment
+        if pinned is None:
+            return rest
+        model_id = litellm_deployment_id(pinned, self.namespace)
+        if not any(m.get("model_info", {}).get("id") == model_id for m in self.router.model_list):
+            return rest
+        return [(decision.tier, pinned), *rest]
+
     def _info(self, decision: RouteDecision, tier: str, attempts: list[dict[str, str]]) -> RoutingInfo:
         return RoutingInfo(
             tier=tier,
@@ -555,7 +570,7 @@ class Engine:
     ) -> RoutedCompletion:
         """Run the call, tier by tier, until one answers."""
         walk = _Walk(self, decision)
-        for tier, dep in _attempts(decision):
+        for tier, dep in self._attempts(decision):
             try:
                 response = self._ready(tier).completion(
                     **self._kwargs(decision, tier, messages, params, deployment=dep)
@@ -572,7 +587,7 @@ class Engine:
     ) -> RoutedCompletion:
         """Async `complete`."""
         walk = _Walk(self, decision)
-        for tier, dep in _attempts(decision):
+        for tier, dep in self._attempts(decision):
             try:
                 response = await self._ready(tier).acompletion(
                     **self._kwargs(decision, tier, messages, params, deployment=dep)
@@ -592,7 +607,7 @@ class Engine:
         Falls back to the next tier only if a tier fails before its first chunk.
         """
         walk = _Walk(self, decision)
-        for tier, dep in _attempts(decision):
+        for tier, dep in self._attempts(decision):
             acc = _StreamAccumulator()
             held: list[Any] = []
             token = _FALLBACK_POSSIBLE.set(True)
@@ -631,7 +646,7 @@ class Engine:
     ) -> AsyncIterator[Any]:
         """Async `stream`."""
         walk = _Walk(self, decision)
-        for tier, dep in _attempts(decision):
+        for tier, dep in self._attempts(decision):
             acc = _StreamAccumulator()
             held: list[Any] = []
             token = _FALLBACK_POSSIBLE.set(True)
@@ -691,12 +706,6 @@ def _cached_tokens(usage: Any) -> int:
     else:
         value = getattr(details, "cached_tokens", None)
     return int(value) if isinstance(value, int | float) and value > 0 else 0
-
-
-def _attempts(decision: RouteDecision) -> list[tuple[str, str | None]]:
-    """(tier, deployment) to try in order: a pinned deployment first, then its tier's group, then the fallbacks."""
-    first = [(decision.tier, decision.deployment)] if decision.deployment is not None else []
-    return [*first, *((t, None) for t in decision.tiers)]
 
 
 def _served_model(configured: str, reported: str) -> str:

@@ -467,3 +467,20 @@ def test_cache_hints_pass_through_and_cached_tokens_are_priced_at_the_cache_rate
     assert info["cost_usd"] == pytest.approx(expected)
     assert info["cost_usd"] < (info["prompt_tokens"] * 1e-6 + info["completion_tokens"] * 2e-6)
     assert spent == pytest.approx(info["cost_usd"] + li.additional_kwargs["routing"]["cost_usd"])
+
+
+def test_a_pinned_deployment_this_process_cannot_call_gives_way_to_the_tier(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process pinned deployment 1, whose key is unset here: the call goes to the tier's other one."""
+    monkeypatch.delenv("SESSIONS_TEST_KEY", raising=False)
+    with ScriptedServer("a") as a, ScriptedServer("b") as b:
+        unset = {**_deployment(b, 8192, 1e-6), "api_key": "${SESSIONS_TEST_KEY}"}
+        cfg = {
+            "tiers": {"pool": {"models": [_deployment(a, 8192, 1e-6), unset]}},
+            "routing": {"default": "pool", "sessions": {"store": "memory://"}},
+        }
+        with Router(cfg) as router:
+            assert router.sessions is not None
+            router.sessions.store.set("s:elsewhere", json.dumps({"tier": "pool", "deployment": "pool/1"}), 60)
+            assert router.route("hi", {"session_id": "elsewhere"}).deployment == "pool/1"
+            info = router.complete("hi", {"session_id": "elsewhere"}).routing
+    assert info.deployment == "pool/0" and len(a.requests) == 1 and not b.requests
