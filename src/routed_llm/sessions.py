@@ -47,6 +47,8 @@ from routed_llm.policy import SessionState
 from routed_llm.types import RouteDecision, RouteHints
 
 __all__ = [
+    "ERROR_MARKER",
+    "METADATA_KEYS",
     "ROUTING_MARKER",
     "SessionCall",
     "SessionManager",
@@ -292,7 +294,7 @@ class SessionCall:
     """One call's session bookkeeping, from `SessionManager.begin` to `SessionManager.finish`."""
 
     key: str | None
-    """Store key of the session (``s:<id>``) or keyless tool conversation (``c:<hash>``); ``None``: nothing stored."""
+    """Store key of the session (``s:<id>``) or keyless tool conversation (``c:<scope>:<hash>``); ``None``: nothing stored."""
     record: dict[str, Any]
     """What the store held for the key when the call began."""
     state: SessionState | None
