@@ -294,7 +294,7 @@ class SessionCall:
     """One call's session bookkeeping, from `SessionManager.begin` to `SessionManager.finish`."""
 
     key: str | None
-    """Store key of the session (``s:<id>``) or keyless tool conversation (``c:<scope>:<hash>``); ``None``: nothing stored."""
+    """Store key: ``s:<id>`` for a session, ``c:<scope>:<hash>`` for a keyless tool conversation; ``None``: none."""
     record: dict[str, Any]
     """What the store held for the key when the call began."""
     state: SessionState | None
