@@ -1,6 +1,6 @@
 """Benchmark what routing costs on top of calling LiteLLM directly, and where that cost goes.
 
-Three sections:
+Three sections, and sessions beside the plain path:
 
 1. **Routing decision**: ``Router.route`` alone (classifier + token count + policy;
    target p99 < 1 ms).
@@ -8,6 +8,9 @@ Three sections:
    response, so what is left is our code and LangChain's. Thread CPU time, which
    a busy machine barely disturbs: a constant LangChain chat model (LangChain's
    own floor), ``Router.route``, ``Router.acomplete`` and ``ChatRoutedLLM.ainvoke``.
+2b. **Sessions**: ``Router.acomplete`` with sessions off and on (SQLite store), LiteLLM
+   stubbed: a session key, a new session per call, a raw tool continuation (target: at
+   most 0.3 ms median added per call).
 3. **Calls against a server**, interleaved so machine noise hits every side alike:
    ``litellm.acompletion``; ``litellm.Router.acompletion`` (the engine's own router,
    one deployment, called as the engine calls it); ``Router.acomplete``; a minimal
@@ -48,6 +51,7 @@ import asyncio
 import json
 import os
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -274,6 +278,135 @@ async def cpu_times(rounds: int, max_tokens: int) -> dict[str, list[float]]:
     return cpu
 
 
+# --------------------------------------------------------------------------- 2b. sessions
+
+
+_TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+
+
+def _tool_loop(i: int) -> list[dict[str, Any]]:
+    """Return a raw OpenAI tool continuation (no routing marker): the store says who issued the call."""
+    call = {"id": f"call_{i}", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    return [
+        {"role": "system", "content": "You are a data analyst."},
+        {"role": "user", "content": PROMPTS[i % len(PROMPTS)]},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": f"call_{i}", "content": "42"},
+    ]
+
+
+async def session_times(rounds: int, max_tokens: int, store_dir: str) -> dict[str, dict[str, list[float]]]:
+    """Wall and thread-CPU seconds per ``Router.acomplete``, sessions off vs on (SQLite), LiteLLM stubbed.
+
+    Pairs, interleaved per round: a plain prompt without and with a session key (32 sessions in
+    turn: a read per call, a write only when the session changes); a new session on every call (a
+    read and a write each: the worst case); a raw tool continuation without and with sessions
+    (read the issuer by the conversation hash, write who answered).
+    """
+    canned = litellm.ModelResponse(
+        id="chatcmpl-bench",
+        model="bench-model",
+        choices=[{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        usage={"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+    )
+    canned._hidden_params = {"model_id": "local/0"}
+
+    async def stub(**_: Any) -> Any:
+        return canned
+
+    def router(affinity: str) -> Router:
+        r = Router(
+            {
+                "tiers": {
+                    "local": {
+                        "models": [
+                            {
+                                "model": "openai/bench-model",
+                                "api_base": "http://127.0.0.1:9/v1",
+                                "api_key": _API_KEY,
+                                "context_window": 8192,
+                                "capabilities": {"tools": True},
+                            }
+                        ],
+                        "private": True,
+                    }
+                },
+                "routing": {
+                    "default": "local",
+                    "sessions": {"affinity": affinity, "store": f"sqlite:///{store_dir}/sessions.db"},
+                },
+            }
+        )
+        r.engine.router.acompletion = stub
+        return r
+
+    off, on = router("off"), router("escalate_only")
+    counter = iter(range(10**9))
+
+    def plain(r: Router) -> Side:
+        async def side(prompt: str) -> Any:
+            return await r.acomplete(prompt, max_tokens=max_tokens)
+
+        return side
+
+    async def keyed(prompt: str) -> Any:
+        return await on.acomplete(prompt, {"session_id": f"s{next(counter) % 32}"}, max_tokens=max_tokens)
+
+    async def fresh(prompt: str) -> Any:
+        return await on.acomplete(prompt, {"session_id": f"new-{next(counter)}"}, max_tokens=max_tokens)
+
+    def loop(r: Router) -> Side:
+        async def side(prompt: str) -> Any:
+            return await r.acomplete(_tool_loop(next(counter) % 32), max_tokens=max_tokens, tools=[_TOOL])
+
+        return side
+
+    sides: dict[str, Side] = {
+        "plain, sessions off": plain(off),
+        "plain, session key": keyed,
+        "plain, new session each call": fresh,
+        "tool continuation, sessions off": loop(off),
+        "tool continuation, sessions on": loop(on),
+    }
+    times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in sides}
+    try:
+        for side in sides.values():  # warm up (and create the sessions' rows)
+            for prompt in PROMPTS * 10:
+                await side(prompt)
+        names = list(sides)
+        for i in range(rounds):
+            prompt = PROMPTS[i % len(PROMPTS)]
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                await sides[name](prompt)
+                times[name]["cpu"].append(time.thread_time() - start_cpu)
+                times[name]["wall"].append(time.perf_counter() - start)
+    finally:
+        off.close()
+        on.close()
+    return times
+
+
+def report_sessions(times: dict[str, dict[str, list[float]]]) -> None:
+    """Print each side's median and the session overhead (median of per-round differences)."""
+    n = len(next(iter(times.values()))["wall"])
+    print(f"sessions (SQLite store, LiteLLM stubbed; {n} rounds, interleaved):")
+    for name, t in times.items():
+        wall, cpu = statistics.median(t["wall"]) * 1e6, statistics.median(t["cpu"]) * 1e6
+        print(f"  {name:34s} wall {wall:7.1f} us   cpu {cpu:7.1f} us")
+    pairs = [
+        ("plain, session key", "plain, sessions off"),
+        ("plain, new session each call", "plain, sessions off"),
+        ("tool continuation, sessions on", "tool continuation, sessions off"),
+    ]
+    for plus, minus in pairs:
+        for key in ("wall", "cpu"):
+            added = statistics.median(a - b for a, b in zip(times[plus][key], times[minus][key], strict=True))
+            verdict = "PASS" if added <= 300e-6 else "FAIL"
+            print(f"  -> {plus} over {minus} ({key}): {added * 1e3:+.3f} ms median (target <= 0.3 ms: {verdict})")
+
+
 # --------------------------------------------------------------------------- 3. calls
 
 
@@ -402,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=8)
     parser.add_argument("--decisions", type=int, default=5000, help="routing decisions to time")
     parser.add_argument("--cpu-rounds", type=int, default=200, help="rounds of the no-network CPU section")
+    parser.add_argument("--session-rounds", type=int, default=300, help="rounds of the sessions section")
+    parser.add_argument("--sessions-only", action="store_true", help="run only the sessions section")
     parser.add_argument(
         "--back-to-back",
         action="store_true",
@@ -409,6 +544,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     litellm.disable_aiohttp_transport = True  # one HTTP stack for every side
+    if args.sessions_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            report_sessions(asyncio.run(session_times(args.session_rounds, args.max_tokens, tmp)))
+        return 0
 
     with Router(
         {
@@ -449,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     routed = statistics.median(cpu_sides["Router.acomplete"])
     print(f"  -> ChatRoutedLLM.ainvoke = LangChain floor {lc * 1e6:.0f} us + Router.acomplete {routed * 1e6:.0f} us")
     print(f"     + adapter {(chat - lc - routed) * 1e6:.0f} us")
+    with tempfile.TemporaryDirectory() as tmp:
+        report_sessions(asyncio.run(session_times(args.session_rounds, args.max_tokens, tmp)))
 
     settle = not args.back_to_back
     if args.api_base:

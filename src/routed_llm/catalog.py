@@ -40,10 +40,18 @@ class DeploymentProfile:
     input_cost_per_token: float
     output_cost_per_token: float
     max_output_tokens: int | None
+    cache_read_cost_per_token: float | None = None
+    """USD per prompt token served from the provider's prompt cache (``None``: the input price)."""
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """USD cost of a call with these token counts."""
-        return prompt_tokens * self.input_cost_per_token + completion_tokens * self.output_cost_per_token
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        """USD cost of a call with these token counts; ``cached_tokens`` of the prompt at the cache-read rate."""
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        read = self.input_cost_per_token if self.cache_read_cost_per_token is None else self.cache_read_cost_per_token
+        return (
+            (prompt_tokens - cached) * self.input_cost_per_token
+            + cached * read
+            + completion_tokens * self.output_cost_per_token
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +266,18 @@ def _resolve_deployment(
         input_cost_per_token=in_cost,
         output_cost_per_token=out_cost,
         max_output_tokens=dep.max_tokens,
+        cache_read_cost_per_token=_cache_read_cost(dep, info, in_cost, local),
     )
+
+
+def _cache_read_cost(dep: Deployment, info: Mapping[str, Any], in_cost: float, local: bool) -> float | None:
+    """Return the cache-read price: the config's, else LiteLLM's if the input price is LiteLLM's too, else ``None``."""
+    if dep.cache_read_input_token_cost is not None:
+        return dep.cache_read_input_token_cost
+    if local or dep.input_cost_per_token is not None:
+        return None  # a priced-by-hand deployment is not mixed with the map's cache rate
+    value = info.get("cache_read_input_token_cost")
+    return float(value) if isinstance(value, int | float) and value <= in_cost else None
 
 
 def build_profiles(config: RoutingConfig) -> dict[str, TierProfile]:

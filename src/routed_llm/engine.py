@@ -107,6 +107,10 @@ class RoutingInfo:
     saved_usd: float | None = None
     """``baseline_cost_usd - cost_usd``: what routing (or the cache, when ``cached``) saved; negative
     when the call cost more than the baseline would have."""
+    cached_prompt_tokens: int = 0
+    """Prompt tokens the provider served from its prompt cache (priced at its cache-read rate)."""
+    session: dict[str, Any] | None = None
+    """What session affinity did: ``{"id", "pinned_tier", "reason"}`` (`routed_llm.sessions`), else ``None``."""
 
     @property
     def total_tokens(self) -> int:
@@ -127,6 +131,7 @@ class RoutingInfo:
             "cost_usd": self.cost_usd,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
             "cached": self.cached,
             "baseline_tier": self.baseline_tier,
             "baseline_cost_usd": self.baseline_cost_usd,
@@ -137,6 +142,7 @@ class RoutingInfo:
             "sensitivity": d.sensitivity.value if d else None,
             "score": d.score if d else None,
             "scorer": d.scorer if d else None,
+            "session": dict(self.session) if self.session is not None else None,
         }
 
 
@@ -516,6 +522,7 @@ class Engine:
         params: Mapping[str, Any],
         *,
         stream: bool = False,
+        deployment: str | None = None,
     ) -> dict[str, Any]:
         kwargs = {k: v for k, v in params.items() if v is not None}
         if stream:
@@ -528,7 +535,25 @@ class Engine:
             kwargs["timeout"] = decision.timeout_s
         if self._drop_params:
             kwargs.setdefault("drop_params", True)
-        return {"model": tier, "messages": list(messages), **kwargs}
+        # A pinned deployment (a session's or tool loop's) is called by its LiteLLM id: the same
+        # deployment keeps the provider's prompt cache warm; the tier's group is tried next if it fails.
+        model = litellm_deployment_id(deployment, self.namespace) if deployment is not None else tier
+        return {"model": model, "messages": list(messages), **kwargs}
+
+    def _attempts(self, decision: RouteDecision) -> list[tuple[str, str | None]]:
+        """(tier, deployment) to try in order: a pinned deployment first, then its tier's group, then the fallbacks.
+
+        A pin this process cannot call (left out of LiteLLM's list, e.g. its credential is unset
+        here while another process served it) is skipped: the tier's group serves the call.
+        """
+        rest: list[tuple[str, str | None]] = [(t, None) for t in decision.tiers]
+        pinned = decision.deployment
+        if pinned is None:
+            return rest
+        model_id = litellm_deployment_id(pinned, self.namespace)
+        if not any(m.get("model_info", {}).get("id") == model_id for m in self.router.model_list):
+            return rest
+        return [(decision.tier, pinned), *rest]
 
     def _info(self, decision: RouteDecision, tier: str, attempts: list[dict[str, str]]) -> RoutingInfo:
         return RoutingInfo(
@@ -548,8 +573,9 @@ class Engine:
         model: str | None,
         prompt_tokens: int,
         completion_tokens: int,
+        cached_tokens: int = 0,
     ) -> None:
-        """Fill served model, usage and cost (from the deployment's resolved prices)."""
+        """Fill served model, usage and cost (from the deployment's resolved prices, cache reads at their rate)."""
         dep_id = (hidden or {}).get("model_id")
         dep = self._deployments.get(str(dep_id)) if dep_id is not None else None
         if dep is None:  # unknown deployment: price at the tier's dearest (never under-report)
@@ -559,7 +585,8 @@ class Engine:
         info.model = dep.model if not model else _served_model(dep.model, model)
         info.prompt_tokens = prompt_tokens
         info.completion_tokens = completion_tokens
-        info.cost_usd = dep.cost(prompt_tokens, completion_tokens)
+        info.cached_prompt_tokens = cached_tokens
+        info.cost_usd = dep.cost(prompt_tokens, completion_tokens, cached_tokens)
 
     def _finish(self, info: RoutingInfo, response: Any) -> RoutedCompletion:
         usage = getattr(response, "usage", None)
@@ -569,6 +596,7 @@ class Engine:
             getattr(response, "model", None),
             int(getattr(usage, "prompt_tokens", 0) or 0),
             int(getattr(usage, "completion_tokens", 0) or 0),
+            _cached_tokens(usage),
         )
         self.health.succeeded(info.tier)
         return RoutedCompletion(response=response, routing=info)
@@ -584,9 +612,11 @@ class Engine:
     ) -> RoutedCompletion:
         """Run the call, tier by tier, until one answers."""
         walk = _Walk(self, decision)
-        for tier in decision.tiers:
+        for tier, dep in self._attempts(decision):
             try:
-                response = self._ready(tier).completion(**self._kwargs(decision, tier, messages, params))
+                response = self._ready(tier).completion(
+                    **self._kwargs(decision, tier, messages, params, deployment=dep)
+                )
                 _check_answer(tier, response)
             except Exception as e:
                 walk.failed(tier, e)
@@ -599,9 +629,11 @@ class Engine:
     ) -> RoutedCompletion:
         """Async `complete`."""
         walk = _Walk(self, decision)
-        for tier in decision.tiers:
+        for tier, dep in self._attempts(decision):
             try:
-                response = await self._ready(tier).acompletion(**self._kwargs(decision, tier, messages, params))
+                response = await self._ready(tier).acompletion(
+                    **self._kwargs(decision, tier, messages, params, deployment=dep)
+                )
                 _check_answer(tier, response)
             except Exception as e:
                 walk.failed(tier, e)
@@ -617,12 +649,12 @@ class Engine:
         Falls back to the next tier only if a tier fails before its first chunk.
         """
         walk = _Walk(self, decision)
-        for tier in decision.tiers:
+        for tier, dep in self._attempts(decision):
             acc = _StreamAccumulator()
             held: list[Any] = []
             token = _FALLBACK_POSSIBLE.set(True)
             try:
-                kwargs = self._kwargs(decision, tier, messages, params, stream=True)
+                kwargs = self._kwargs(decision, tier, messages, params, stream=True, deployment=dep)
                 iterator = iter(self._ready(tier).completion(**kwargs))
                 # Hold chunks back until one carries text or a tool call: a stream that ends (or
                 # breaks) before that has emitted nothing, so the next tier may still take over.
@@ -656,12 +688,12 @@ class Engine:
     ) -> AsyncIterator[Any]:
         """Async `stream`."""
         walk = _Walk(self, decision)
-        for tier in decision.tiers:
+        for tier, dep in self._attempts(decision):
             acc = _StreamAccumulator()
             held: list[Any] = []
             token = _FALLBACK_POSSIBLE.set(True)
             try:
-                kwargs = self._kwargs(decision, tier, messages, params, stream=True)
+                kwargs = self._kwargs(decision, tier, messages, params, stream=True, deployment=dep)
                 response = await self._ready(tier).acompletion(**kwargs)
                 iterator = response.__aiter__()
                 while not acc.answered:  # as in `stream`: nothing leaves before real content
@@ -703,9 +735,19 @@ class Engine:
             prompt = count_prompt_tokens(messages)
         if completion is None:
             completion = count_text_tokens(acc.text) if acc.text else 0
-        self._account(info, acc.hidden, acc.model, prompt, completion)
+        self._account(info, acc.hidden, acc.model, prompt, completion, acc.cached_tokens)
         self.health.succeeded(info.tier)
         return StreamEnd(routing=info, finish_reason=acc.finish_reason)
+
+
+def _cached_tokens(usage: Any) -> int:
+    """Prompt tokens read from the provider's cache, as LiteLLM reports them (``prompt_tokens_details``)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    if isinstance(details, Mapping):
+        value = details.get("cached_tokens")
+    else:
+        value = getattr(details, "cached_tokens", None)
+    return int(value) if isinstance(value, int | float) and value > 0 else 0
 
 
 def _served_model(configured: str, reported: str) -> str:
@@ -769,6 +811,7 @@ class _StreamAccumulator:
     def __init__(self) -> None:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
+        self.cached_tokens = 0
         self.hidden: dict[str, Any] | None = None
         self.model: str | None = None
         self.finish_reason: str | None = None
@@ -786,6 +829,7 @@ class _StreamAccumulator:
         if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
             self.prompt_tokens = int(usage.prompt_tokens or 0)
             self.completion_tokens = int(usage.completion_tokens or 0)
+            self.cached_tokens = _cached_tokens(usage)
         if self.hidden is None and getattr(chunk, "_hidden_params", None):
             self.hidden = dict(chunk._hidden_params)
         self.model = getattr(chunk, "model", None) or self.model

@@ -33,7 +33,7 @@ from routed_llm.scoring.heuristic import HeuristicScorer
 from routed_llm.scoring.strategy import complexity_from_score, threshold_tier
 from routed_llm.types import RequestNeeds, RouteDecision, RouteHints, Sensitivity
 
-__all__ = ["RouterState", "decide", "estimated_output_tokens"]
+__all__ = ["RouterState", "SessionState", "decide", "estimated_output_tokens"]
 
 #: Output tokens assumed for a cost estimate when neither the call nor the tier caps them.
 DEFAULT_OUTPUT_ESTIMATE = 1024
@@ -47,6 +47,40 @@ class RouterState:
     """Tiers that failed recently; they are tried last rather than first."""
     closed_tiers: Mapping[str, str] = field(default_factory=dict)
     """Tiers the budget has closed, with why (e.g. ``"daily budget $10 spent"``)."""
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What the policy knows about the call's session and tool loop, passed in by the caller (`routed_llm.sessions`).
+
+    The policy reads it as data: the store, the session key and the message history are the caller's.
+    """
+
+    affinity: str
+    """``escalate_only`` or ``sticky`` (``off`` never reaches the policy)."""
+    order: tuple[str, ...]
+    """Tiers from cheapest to dearest: what "up" and "down" mean."""
+    id: str | None = None
+    """The session key, or ``None`` for a tool loop without one."""
+    pinned_tier: str | None = None
+    """The session's tier so far (``None`` before its first call)."""
+    deployment: str | None = None
+    """The session's deployment (``<tier>/<i>``), kept while the session stays on its tier."""
+    continuation: str | None = None
+    """The tier that issued the pending tool calls, when the call continues a tool loop."""
+    continuation_deployment: str | None = None
+    """The deployment that issued them."""
+    stall: str | None = None
+    """Why the tool loop is stuck (repeated call, errors in a row), when a stall escalation is due now."""
+
+    def rank(self, tier: str) -> int:
+        """Position of ``tier`` from the cheapest (-1 if unknown)."""
+        return self.order.index(tier) if tier in self.order else -1
+
+    def above(self, tier: str) -> list[str]:
+        """Tiers dearer than ``tier``, cheapest first."""
+        r = self.rank(tier)
+        return [t for t in self.order if self.rank(t) > r]
 
 
 def estimated_output_tokens(needs: RequestNeeds, profile: TierProfile) -> int:
@@ -144,6 +178,30 @@ def _dedupe(names: Sequence[str]) -> list[str]:
     return [n for n in names if not (n in seen or seen.add(n))]  # type: ignore[func-returns-value]
 
 
+#: Exclusions a larger tier may lift (`_exclusion`'s wording): a session then moves up rather than aside.
+_CAPACITY = ("context window", "no tool calling", "no JSON-schema", "no image input")
+
+
+def _route_by_rules(
+    config: RoutingConfig, facts: Mapping[str, Any], hints: RouteHints, needs: RequestNeeds, score: Score | None
+) -> tuple[str, list[str], str]:
+    """Return the chain routing alone gives a call: the first matching rule, the threshold strategy, or the default."""
+    routing = config.routing
+    for i, rule in enumerate(routing.rules):
+        if _matches(rule.when, facts, hints, needs):
+            rule_name = config.rule_name(i)
+            chain = [
+                rule.tier,
+                *(rule.fallbacks if rule.fallbacks is not None else config.fallbacks_for(rule.tier)),
+            ]
+            return rule_name, chain, f"rule {rule_name!r} ({_describe(rule.when)}) -> {rule.tier}"
+    if routing.threshold is not None and score is not None:
+        chosen, why = threshold_tier(routing.threshold, score)
+        return "threshold", [chosen, *config.fallbacks_for(chosen)], why
+    default = routing.default
+    return "default", [default, *config.fallbacks_for(default)], f"no rule matched; default tier {default}"
+
+
 def decide(
     config: RoutingConfig,
     profiles: Mapping[str, TierProfile],
@@ -154,6 +212,7 @@ def decide(
     state: RouterState | None = None,
     classification: Classification | None = None,
     score: Score | None = None,
+    session: SessionState | None = None,
 ) -> RouteDecision:
     """Decide which tier serves a call and which tiers may take over if it fails.
 
@@ -167,6 +226,10 @@ def decide(
         classification: a precomputed classification (skips the classifier).
         score: the call's routing score (the `Router` computes it with ``routing.scorer``).
             When the config reads a score and none is given, the heuristic score is used.
+        session: the call's session and tool-loop state (`routed_llm.sessions`): a tool
+            continuation stays on the tier that issued the tool calls (moved up one on a stall),
+            and a session's tier never goes down (``escalate_only``) or stays put (``sticky``).
+            Hard constraints still win, and the reason says so.
 
     Raises:
         InvalidRequest: no messages.
@@ -182,7 +245,7 @@ def decide(
     routing = config.routing
     if hints.task is None or hints.complexity is None or hints.sensitivity is None:
         classification = classification or classify_messages(list(messages))
-    if score is None and routing.uses_score:
+    if score is None and routing.uses_score and (session is None or session.continuation is None):
         classification = classification or classify_messages(list(messages))
         score = HeuristicScorer().score_classification(classification)
     inferred = tuple(k for k in ("task", "complexity", "sensitivity") if getattr(hints, k) is None)
@@ -206,6 +269,9 @@ def decide(
     }
 
     # 3. Choose the chain.
+    target: str | None = None  # the tier session affinity asks for
+    session_note = ""
+    normal_chain: list[str] | None = None
     if hints.tier is not None:
         if hints.tier not in profiles:
             raise UnknownTier(hints.tier, list(profiles))
@@ -218,25 +284,62 @@ def decide(
         rule_name = "hint:tier"
         chain = [hints.tier, *config.fallbacks_for(hints.tier)]
         why = f"tier {hints.tier!r} requested by the caller"
+        if session is not None:
+            session_note = "the caller's tier hint overrides session affinity"
+    elif session is not None and session.continuation is not None:
+        # A tool continuation is one step with the call that issued the tool calls: no rules, no score.
+        target = session.continuation
+        rule_name = "session:tool_loop"
+        why = f"tool loop: continuing on {target}, the tier that issued the pending tool calls"
+        if session.stall is not None:
+            up = session.above(target)
+            if up:
+                why = f"stall ({session.stall}): moved up from {target} to {up[0]}"
+                rule_name, target = "session:stall", up[0]
+            else:
+                why += f"; stall ({session.stall}), but no tier above {target}"
+        pinned = session.pinned_tier
+        if session.affinity == "escalate_only" and pinned is not None and session.rank(pinned) > session.rank(target):
+            why += f"; the session is already on {pinned} (escalate_only)"
+            target = pinned
+        chain = [target, *config.fallbacks_for(target)]
+        session_note = why
     else:
-        rule_name, chain, why = "default", [], ""
-        for i, rule in enumerate(config.routing.rules):
-            if _matches(rule.when, facts, hints, needs):
-                rule_name = config.rule_name(i)
-                chain = [
-                    rule.tier,
-                    *(rule.fallbacks if rule.fallbacks is not None else config.fallbacks_for(rule.tier)),
-                ]
-                why = f"rule {rule_name!r} ({_describe(rule.when)}) -> {rule.tier}"
-                break
-        if not chain and routing.threshold is not None and score is not None:
-            rule_name = "threshold"
-            chosen, why = threshold_tier(routing.threshold, score)
-            chain = [chosen, *config.fallbacks_for(chosen)]
-        if not chain:
-            default = config.routing.default
-            chain = [default, *config.fallbacks_for(default)]
-            why = f"no rule matched; default tier {default}"
+        rule_name, chain, why = _route_by_rules(config, facts, hints, needs, score)
+        if session is not None and session.pinned_tier is not None:
+            pinned = session.pinned_tier
+            normal_chain = chain
+            normal = next((t for t in chain if t not in excluded), None)
+            if session.affinity == "sticky" and normal != pinned:
+                target = pinned
+                rule_name, chain = "session:sticky", [pinned, *config.fallbacks_for(pinned)]
+                why = f"session keeps its tier {pinned} (sticky; routing alone: {why})"
+                session_note = f"sticky: kept {pinned}"
+            elif session.affinity == "escalate_only" and (
+                normal is None or session.rank(normal) < session.rank(pinned)
+            ):
+                target = pinned
+                rule_name, chain = "session:escalate_only", [pinned, *config.fallbacks_for(pinned)]
+                why = f"session stays on {pinned} (escalate_only: never below its tier; routing alone: {why})"
+                session_note = f"escalate_only: kept {pinned} rather than {normal or 'no eligible tier'}"
+            else:
+                session_note = f"routed on its own to {normal} (session tier {pinned})"
+        elif session is not None:
+            session_note = "first call of the session"
+
+    if target is not None and session is not None and target in excluded:
+        # Hard constraints win over affinity. A tier too small for the call (context window, a
+        # capability) gives way to the cheapest tier above that fits; privacy, a closed budget or a
+        # cost/latency bound give way to wherever routing alone goes (a private tier, a cheaper one).
+        blocked = excluded[target]
+        up = [t for t in session.above(target) if t not in excluded] if blocked.startswith(_CAPACITY) else []
+        if up:
+            chain = [up[0], *config.fallbacks_for(up[0])]
+        elif normal_chain is not None:
+            chain = normal_chain
+        note = f"the session's tier {target} cannot serve this call ({blocked}): the hard constraint wins"
+        why = f"{why}; {note}"
+        session_note = f"{session_note}; {note}"
 
     chain = _dedupe(chain)
     eligible = [t for t in chain if t not in excluded]
@@ -292,4 +395,37 @@ def decide(
         score=score.value if score is not None else None,
         scorer=score.scorer if score is not None else None,
         tier_scores=dict(score.tier_scores) if score is not None and score.tier_scores is not None else None,
+        deployment=_pinned_deployment(session, ordered[0], profiles) if session is not None else None,
+        session=_session_outcome(session, ordered[0], hints, session_note) if session is not None else None,
     )
+
+
+def _pinned_deployment(session: SessionState, tier: str, profiles: Mapping[str, TierProfile]) -> str | None:
+    """Return the deployment of ``tier`` the call keeps: the tool loop's issuer, else the session's.
+
+    Only for a tier with several deployments.
+    """
+    ids = {d.id for d in profiles[tier].deployments}
+    if len(ids) < 2:
+        return None
+    for dep in ((session.continuation_deployment if session.continuation == tier else None), session.deployment):
+        if dep is not None and dep in ids:
+            return dep
+    return None
+
+
+def _session_outcome(session: SessionState, tier: str, hints: RouteHints, note: str) -> dict[str, Any]:
+    """``{"id", "pinned_tier", "reason"}``: the tier the session holds after this call, and why."""
+    pinned = session.pinned_tier
+    if session.id is None:
+        kept = tier  # a tool loop without a session: it holds the tier it runs on
+    elif pinned is None:
+        kept = tier
+    elif hints.tier is not None:
+        kept = pinned
+    elif session.affinity == "sticky":
+        # a sticky session moves only when it stalls
+        kept = tier if session.stall is not None and session.rank(tier) > session.rank(pinned) else pinned
+    else:  # escalate_only: up when the call went up (a harder turn, a longer context, a stall), never down
+        kept = tier if session.rank(tier) > session.rank(pinned) else pinned
+    return {"id": session.id, "pinned_tier": kept, "reason": note}

@@ -26,6 +26,7 @@ from routed_llm.errors import InvalidRequest
 from routed_llm.policy import RouterState, decide
 from routed_llm.savings import Savings
 from routed_llm.scoring import Scorer, load_scorer, route_score
+from routed_llm.sessions import ERROR_MARKER, ROUTING_MARKER, SessionCall, SessionManager
 from routed_llm.shadow import ShadowEvaluator
 from routed_llm.telemetry import NO_TRACE, CallTrace, Telemetry
 from routed_llm.telemetry import response_output as _output
@@ -85,7 +86,7 @@ def normalize_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping) or "role" not in m:
             raise InvalidRequest(f"messages[{i}] must be a mapping with a 'role' (got {type(m).__name__})")
-        m = _without_assistant_blocks(m)
+        m = _without_markers(_without_assistant_blocks(m))
         _check_message(i, m)
         has = _has_content(m, f"messages[{i}]")
         some_content = some_content or has
@@ -102,6 +103,13 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "functio
 #: ``tool_call`` and ``reasoning`` blocks there) that are no OpenAI content parts: the calls
 #: travel in ``tool_calls``, and reasoning is not sent back to a model.
 _ASSISTANT_ONLY_BLOCKS = frozenset({"tool_call", "tool_use", "reasoning", "thinking"})
+
+
+def _without_markers(m: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Drop the routing history a conversation carries for `routed_llm.sessions` (no provider may see it)."""
+    if ROUTING_MARKER in m or ERROR_MARKER in m:
+        return {k: v for k, v in m.items() if k not in (ROUTING_MARKER, ERROR_MARKER)}
+    return m
 
 
 def _without_assistant_blocks(m: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -313,6 +321,10 @@ class Router:
         self.shadow: ShadowEvaluator | None = (
             ShadowEvaluator(self, self.config.routing.shadow) if self.config.routing.shadow is not None else None
         )
+        #: Session affinity, tool-loop continuity and stall escalation (``routing.sessions``); ``None`` when off.
+        self.sessions: SessionManager | None = (
+            SessionManager(self.config) if self.config.routing.sessions.enabled else None
+        )
 
     def close(self) -> None:
         """Release the LiteLLM router's global hooks (done automatically when collected) and the ledger.
@@ -328,6 +340,8 @@ class Router:
             self.cache.close()
         if self.telemetry is not None:
             self.telemetry.close()
+        if self.sessions is not None:
+            self.sessions.close()
 
     def __enter__(self) -> Router:
         return self
@@ -384,19 +398,28 @@ class Router:
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> RouteDecision:
         """Decide where a call would go, without calling anything (raises `BudgetExceeded` as a call would)."""
-        decision, _, closures = self._prepare(messages, hints, params)
+        decision, _, closures, _ = self._prepare(messages, hints, params)
         return _within_budget(decision, closures)
 
     def _prepare(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike, params: Mapping[str, Any]
-    ) -> tuple[RouteDecision, list[dict[str, Any]], dict[str, Closure]]:
+    ) -> tuple[RouteDecision, list[dict[str, Any]], dict[str, Closure], SessionCall | None]:
         """Decide a call's route; with ``budgets.on_exceeded: raise`` also return the tiers over a limit.
 
         The closures are enforced by `_within_budget` only once the cache has missed:
         an answer already cached costs nothing, so a spent budget must not refuse it.
+        The call's session bookkeeping (`routed_llm.sessions`) comes last, for `_finish_session`.
         """
         msgs = normalize_messages(messages)
         route_hints, needs = _hints(hints), request_needs(msgs, params)
+        session = (
+            # the raw messages: they carry the routing markers `normalize_messages` strips
+            self.sessions.begin(msgs if isinstance(messages, str) else messages, route_hints, params)
+            if self.sessions is not None
+            else None
+        )
+        session_state = session.state if session is not None else None
+        continuation = session_state is not None and session_state.continuation is not None
         classification = None
         if route_hints.sensitivity is None and params.get("tools"):
             # Tool definitions (names, descriptions) can carry PII too: classify with them in view.
@@ -405,7 +428,8 @@ class Router:
             self.scorer,
             msgs,
             hints=route_hints,
-            needed=self.score_every_call or self.config.routing.uses_score,
+            # a tool continuation is not re-routed: its score would change nothing
+            needed=(self.score_every_call or self.config.routing.uses_score) and not continuation,
             classification=classification,
         )
         decision = decide(
@@ -417,22 +441,35 @@ class Router:
             state=self.state(route_hints, needs),
             classification=classification,
             score=score,
+            session=session_state,
         )
         closures: dict[str, Closure] = {}
         if self.budget is not None and self.budget.config.on_exceeded == "raise":
             closures = self.budget.closures(route_hints.metadata, needs)
-        return decision, msgs, closures
+        return decision, msgs, closures, session
 
     def _begin(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike, params: Mapping[str, Any]
-    ) -> tuple[RouteDecision, list[dict[str, Any]], str | None, CachedAnswer | None]:
-        """Route, look the call up in the cache, and on a miss apply the budget: (decision, messages, key, hit)."""
-        decision, msgs, closures = self._prepare(messages, hints, params)
+    ) -> tuple[RouteDecision, list[dict[str, Any]], str | None, CachedAnswer | None, SessionCall | None]:
+        """Route, look the call up in the cache, and on a miss apply the budget.
+
+        Returns (decision, messages, cache key, cache hit, session bookkeeping).
+        """
+        decision, msgs, closures, session = self._prepare(messages, hints, params)
         key = self.cache.key(decision, msgs, params) if self.cache is not None else None
         hit = self.cache.get(key) if key is not None and self.cache is not None else None
         if hit is None:
             decision = _within_budget(decision, closures)
-        return decision, msgs, key, hit
+        return decision, msgs, key, hit, session
+
+    def _finish_session(self, session: SessionCall | None, info: RoutingInfo) -> None:
+        """Say what session affinity did (``routing["session"]``) and remember the served tier for the session."""
+        decision = info.decision
+        if decision is None:
+            return
+        info.session = decision.session
+        if session is not None and self.sessions is not None:
+            self.sessions.finish(session, decision, info.tier, info.deployment)
 
     def _remember(self, key: str | None, result: RoutedCompletion) -> None:
         if key is not None and self.cache is not None:
@@ -473,42 +510,53 @@ class Router:
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> RoutedCompletion:
         """Route and run a chat call. ``params`` are OpenAI chat params (tools, max_tokens, ...)."""
-        decision, msgs, key, hit = self._begin(messages, hints, params)
+        decision, msgs, key, hit, session = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
             served = self.cache.completion(hit, decision)
             self.savings.apply(served.routing, hit.prompt_tokens, hit.completion_tokens)
-            return self._observe_completion(served, trace, hints=hints)
+            return self._observe_completion(served, trace, hints=hints, session=session)
         try:
             result = self.engine.complete(decision, msgs, params)
         except BaseException as e:
             trace.fail(e)
             raise
-        return self._shadowed(self._observe_completion(result, trace, hints=hints, key=key), msgs, params)
+        return self._shadowed(
+            self._observe_completion(result, trace, hints=hints, key=key, session=session), msgs, params
+        )
 
     async def acomplete(
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> RoutedCompletion:
         """Async `complete`."""
-        decision, msgs, key, hit = self._begin(messages, hints, params)
+        decision, msgs, key, hit, session = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
             served = self.cache.completion(hit, decision)
             self.savings.apply(served.routing, hit.prompt_tokens, hit.completion_tokens)
-            return self._observe_completion(served, trace, hints=hints)
+            return self._observe_completion(served, trace, hints=hints, session=session)
         try:
             result = await self.engine.acomplete(decision, msgs, params)
         except BaseException as e:
             trace.fail(e)
             raise
-        return self._shadowed(self._observe_completion(result, trace, hints=hints, key=key), msgs, params)
+        return self._shadowed(
+            self._observe_completion(result, trace, hints=hints, key=key, session=session), msgs, params
+        )
 
     def _observe_completion(
-        self, result: RoutedCompletion, trace: CallTrace, *, hints: HintsLike = None, key: str | None = None
+        self,
+        result: RoutedCompletion,
+        trace: CallTrace,
+        *,
+        hints: HintsLike = None,
+        key: str | None = None,
+        session: SessionCall | None = None,
     ) -> RoutedCompletion:
         """Price, trace and record a finished call (both call paths, live or cached); a live one is also cached."""
         if result.routing.saved_usd is None:
             self.savings.apply(result.routing)
+        self._finish_session(session, result.routing)
         trace.finish(result.routing, _output(result.response))
         self._record(result.routing, hints)
         if not result.routing.cached:
@@ -539,6 +587,7 @@ class Router:
         hints: HintsLike = None,
         key: str | None = None,
         recorder: StreamRecorder | None = None,
+        session: SessionCall | None = None,
     ) -> Any:
         """Trace one stream item (both stream paths, live or cached); on a live end, record spend and cache it."""
         if not isinstance(item, StreamEnd):
@@ -548,6 +597,7 @@ class Router:
             return item
         if item.routing.saved_usd is None:
             self.savings.apply(item.routing)
+        self._finish_session(session, item.routing)
         trace.stream_end(item)
         self._record(item.routing, hints)
         if not item.routing.cached:
@@ -558,19 +608,19 @@ class Router:
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> Iterator[Any]:
         """Route and stream: LiteLLM chunks, then a final `routed_llm.engine.StreamEnd`."""
-        decision, msgs, key, hit = self._begin(messages, hints, params)
+        decision, msgs, key, hit, session = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         try:
             if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
                     if isinstance(cached, StreamEnd):
                         self.savings.apply(cached.routing, hit.prompt_tokens, hit.completion_tokens)
-                    yield self._observe_stream_item(cached, trace, hints=hints)
+                    yield self._observe_stream_item(cached, trace, hints=hints, session=session)
                 return
             recorder = StreamRecorder() if key is not None or self.shadow is not None else None
             item = None
             for item in self.engine.stream(decision, msgs, params):
-                yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder)
+                yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder, session=session)
             self._shadow_stream(item, recorder, msgs, params)
         except GeneratorExit:
             trace.close()
@@ -583,19 +633,19 @@ class Router:
         self, messages: str | Sequence[Mapping[str, Any]], hints: HintsLike = None, **params: Any
     ) -> AsyncIterator[Any]:
         """Async `stream`."""
-        decision, msgs, key, hit = self._begin(messages, hints, params)
+        decision, msgs, key, hit, session = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         try:
             if hit is not None and self.cache is not None:
                 for cached in self.cache.replay(hit, decision):
                     if isinstance(cached, StreamEnd):
                         self.savings.apply(cached.routing, hit.prompt_tokens, hit.completion_tokens)
-                    yield self._observe_stream_item(cached, trace, hints=hints)
+                    yield self._observe_stream_item(cached, trace, hints=hints, session=session)
                 return
             recorder = StreamRecorder() if key is not None or self.shadow is not None else None
             item = None
             async for item in self.engine.astream(decision, msgs, params):
-                yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder)
+                yield self._observe_stream_item(item, trace, hints=hints, key=key, recorder=recorder, session=session)
             self._shadow_stream(item, recorder, msgs, params)
         except GeneratorExit:
             trace.close()

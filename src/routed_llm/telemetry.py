@@ -229,6 +229,7 @@ def _routing_metadata(info: RoutingInfo) -> dict[str, Any]:
         "baseline_cost_usd": data["baseline_cost_usd"],
         "saved_usd": data["saved_usd"],
         "saved_by": data["saved_by"],
+        "session": data["session"],
     }
 
 

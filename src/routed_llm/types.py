@@ -135,6 +135,9 @@ class RouteHints(BaseModel):
     """Only tiers whose worst-case cost estimate for this call fits."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Free-form call metadata (e.g. ``user_tier``) that rules can match on."""
+    session_id: str | None = Field(default=None, min_length=1, max_length=512)
+    """Session key: calls that share it keep their tier (``routing.sessions``). Also read from
+    ``metadata["session_id"]`` / ``metadata["thread_id"]`` and LangGraph's ``thread_id``."""
 
     @field_validator("task", mode="before")
     @classmethod
@@ -200,6 +203,10 @@ class RouteDecision(BaseModel):
     """Name of the scorer that produced ``score`` (``heuristic`` when it stood in for a failed one)."""
     tier_scores: dict[str, float] | None = None
     """Per-tier predicted success, when the scorer has them."""
+    deployment: str | None = None
+    """Deployment (``<tier>/<i>``) of ``tier`` to call first: a session's or tool loop's pin."""
+    session: dict[str, Any] | None = None
+    """What session affinity did: ``{"id", "pinned_tier", "reason"}`` (``None`` outside sessions)."""
 
     @property
     def tiers(self) -> tuple[str, ...]:

@@ -408,7 +408,16 @@ def test_serialisation_never_carries_the_config_or_secrets(llm: RoutedLLM) -> No
 
 
 def test_hints_are_keyword_arguments(llm: RoutedLLM) -> None:
-    assert set(HINT_KEYS) == {"tier", "task", "complexity", "sensitivity", "max_latency_ms", "max_cost_usd", "metadata"}
+    assert set(HINT_KEYS) == {
+        "tier",
+        "task",
+        "complexity",
+        "sensitivity",
+        "max_latency_ms",
+        "max_cost_usd",
+        "metadata",
+        "session_id",
+    }
     msgs = [user("hello")]
     assert llm.route(msgs).tier == "fast"
     hinted = llm.route(msgs, tier="local")

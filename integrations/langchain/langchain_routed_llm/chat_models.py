@@ -26,6 +26,7 @@ from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
+    ToolMessage,
     convert_to_openai_messages,
 )
 from langchain_core.messages.ai import UsageMetadata
@@ -56,6 +57,7 @@ from routed_llm.adapters import (
     split_call_kwargs,
 )
 from routed_llm.serialization import config_source
+from routed_llm.sessions import ERROR_MARKER, METADATA_KEYS, ROUTING_MARKER
 from routed_llm.telemetry import adopt_langchain_run
 from routed_llm.tokens import count_prompt_tokens, count_text_tokens, text_token_ids
 from routed_llm.types import Complexity, Sensitivity, Task
@@ -64,6 +66,67 @@ __all__ = ["CONFIG_ENV", "HINT_KEYS", "ROUTING_METADATA_KWARG", "ChatRoutedLLM"]
 
 #: Per-call routing metadata under a name that does not clash with LangChain's own ``metadata``.
 ROUTING_METADATA_KWARG = "routing_metadata"
+
+
+def _carry_routing(messages: Sequence[BaseMessage], converted: list[dict[str, Any]]) -> None:
+    """Carry the conversation's routing history into the OpenAI messages (in place), for the core's sessions.
+
+    The last assistant message with tool calls gets the tier and deployment that issued them (its
+    ``response_metadata["routing"]``), and tool results LangChain marks ``status="error"`` say so:
+    the core continues tool loops on the issuing tier and counts errors for stall escalation. The
+    core strips both before anything reaches a provider.
+    """
+    issuer = next((m for m in reversed(messages) if isinstance(m, AIMessage) and m.tool_calls), None)
+    routing = issuer.response_metadata.get("routing") if issuer is not None else None
+    if isinstance(routing, Mapping) and routing.get("tier"):
+        target = next((m for m in reversed(converted) if m.get("role") == "assistant" and m.get("tool_calls")), None)
+        if target is not None:
+            target[ROUTING_MARKER] = {"tier": routing["tier"], "deployment": routing.get("deployment")}
+    failed = {m.tool_call_id for m in messages if isinstance(m, ToolMessage) and m.status == "error"}
+    if failed:
+        for m in converted:
+            if m.get("role") == "tool" and m.get("tool_call_id") in failed:
+                m[ERROR_MARKER] = True
+
+
+def _carry_cache_control(messages: Sequence[BaseMessage], converted: list[dict[str, Any]]) -> None:
+    """Keep the ``cache_control`` of text blocks (Anthropic prompt caching) that the OpenAI conversion drops.
+
+    LiteLLM passes ``cache_control`` parts through to providers that cache prompts; a session
+    that stays on one deployment then keeps that cache warm.
+    """
+    if len(messages) != len(converted):
+        return
+    for original, out in zip(messages, converted, strict=True):
+        blocks = original.content if isinstance(original.content, list) else []
+        texts = [b for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        if not any("cache_control" in b for b in texts):
+            continue
+        content = out.get("content")
+        if isinstance(content, str):
+            out["content"] = [
+                {
+                    "type": "text",
+                    "text": b.get("text", ""),
+                    **({"cache_control": b["cache_control"]} if "cache_control" in b else {}),
+                }
+                for b in texts
+            ]
+        elif isinstance(content, list):
+            parts = [p for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            for part, block in zip(parts, texts, strict=False):
+                if "cache_control" in block:
+                    part["cache_control"] = block["cache_control"]
+
+
+def _session_from_config(config: Mapping[str, Any]) -> str | None:
+    """Return the session key of a run config: ``configurable["session_id"|"thread_id"]``, else ``metadata``."""
+    for section in (config.get("configurable") or {}, config.get("metadata") or {}):
+        for name in METADATA_KEYS:
+            value = section.get(name)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                return str(value)
+    return None
 
 
 def _usage(info: RoutingInfo) -> UsageMetadata:
@@ -467,6 +530,8 @@ class ChatRoutedLLM(BaseChatModel):
             params["stop"] = stop
         params.pop("ls_structured_output_format", None)
         openai_messages = convert_to_openai_messages(messages)
+        _carry_routing(messages, openai_messages)
+        _carry_cache_control(messages, openai_messages)
         return openai_messages, hints, params
 
     # ------------------------------------------------------------------ configurable hints
@@ -483,8 +548,16 @@ class ChatRoutedLLM(BaseChatModel):
         """
         config = config or {}
         configurable = config.get("configurable") or {}
-        merged = {k: configurable[k] for k in HINT_KEYS if k in configurable and k != "metadata"}
+        # Hints and the session key are also read from the run's context config: LangGraph calls a
+        # node's model without passing the graph's config on, and its thread is the session.
+        in_context = ensure_config(config)
+        context_configurable = in_context.get("configurable") or {}
+        merged = {k: context_configurable[k] for k in HINT_KEYS if k in context_configurable and k != "metadata"}
         merged.update(kwargs)
+        if merged.get("session_id") is None:
+            session = _session_from_config(in_context)
+            if session is not None:
+                merged["session_id"] = session
         metadata: dict[str, Any] = {}
         for source in (
             config.get("metadata"),

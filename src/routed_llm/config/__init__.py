@@ -74,6 +74,7 @@ from routed_llm.config.services import (
     Usd as Usd,
 )
 from routed_llm.config.shadow import ShadowConfig
+from routed_llm.config.sessions import SessionsConfig
 from routed_llm.config.tiers import LOCAL_PROVIDERS as LOCAL_PROVIDERS
 from routed_llm.config.tiers import Capabilities, Deployment, Tier
 
@@ -93,6 +94,7 @@ __all__ = [
     "PrometheusConfig",
     "Rule",
     "RuleCondition",
+    "SessionsConfig",
     "RouterSettings",
     "RoutingConfig",
     "RoutingSection",

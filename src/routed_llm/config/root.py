@@ -67,6 +67,16 @@ class RoutingConfig(_Strict):
                 check(f"routing.fallbacks.{tier}[{j}]", fb)
                 if fb == tier:
                     problems.append(f"routing.fallbacks.{tier}[{j}]: a tier cannot fall back to itself")
+        order = self.routing.sessions.order
+        if order is not None:
+            for j, name in enumerate(order):
+                check(f"routing.sessions.order[{j}]", name)
+            left_out = [t for t in known if t not in order]
+            if left_out or len(set(order)) != len(order):
+                problems.append(
+                    "routing.sessions.order: must list every tier once, cheapest first "
+                    f"(left out: {', '.join(left_out) or 'none'}; got {order})"
+                )
         if self.budgets is not None:
             for name in self.budgets.tiers:
                 check(f"budgets.tiers.{name}", name)

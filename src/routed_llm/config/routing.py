@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from routed_llm.config._base import _Strict
 from routed_llm.config.shadow import ShadowConfig
+from routed_llm.config.sessions import SessionsConfig
 from routed_llm.types import Complexity, Sensitivity, Task, normalize_complexity, normalize_sensitivity, normalize_task
 
 
@@ -148,6 +149,8 @@ class RoutingSection(_Strict):
     dearest tier (by its first deployment's per-token prices)."""
     shadow: ShadowConfig | None = None
     """Shadow evaluation: a sample of cheaper answers is graded against ``shadow.tier`` in the background."""
+    sessions: SessionsConfig = SessionsConfig()
+    """Session affinity (tiers never drop mid-task), tool-loop continuity and stall escalation."""
 
     @field_validator("scorer")
     @classmethod

@@ -46,6 +46,8 @@ class Deployment(_Strict):
     """Price override in USD per prompt token."""
     output_cost_per_token: float | None = Field(default=None, ge=0)
     """Price override in USD per completion token."""
+    cache_read_input_token_cost: float | None = Field(default=None, ge=0)
+    """USD per prompt token read from the provider's prompt cache; default: LiteLLM's map, else the input price."""
     capabilities: Capabilities = Capabilities()
     """Capability overrides; unset ones come from LiteLLM's model map."""
     rpm: int | None = Field(default=None, gt=0)

@@ -198,6 +198,13 @@ class RoutedLLM(FunctionCallingLLM):
     )
     max_latency_ms: int | None = Field(default=None, gt=0, description="Default latency bound in milliseconds.")
     max_cost_usd: float | None = Field(default=None, ge=0, description="Default per-call cost bound in USD.")
+    session_id: str | None = Field(
+        default=None,
+        description=(
+            "Session key for every call (an agent run or conversation): calls that share it keep their tier "
+            "(routing.sessions). Per call: chat(..., session_id=...)."
+        ),
+    )
     temperature: float | None = Field(default=None, description="Sampling temperature passed to the served model.")
     max_tokens: int | None = Field(
         default=None, gt=0, description="Output-token cap; unset uses each tier's configured cap."

@@ -29,6 +29,7 @@ from llama_index.core.base.llms.types import (
 )
 
 from routed_llm import InvalidRequest, RoutingInfo, StreamEnd
+from routed_llm.sessions import ROUTING_MARKER
 
 __all__ = ["to_openai_message", "to_openai_messages"]
 
@@ -90,9 +91,17 @@ def _content_parts(blocks: Sequence[Any], where: str) -> list[dict[str, Any]]:
             parts.extend(_content_parts(block.content, where))
         elif isinstance(block, CitationBlock):
             parts.extend(_content_parts([block.cited_content], where))
-        elif isinstance(block, (ToolCallBlock, ThinkingBlock, CachePoint)):
-            # Tool calls travel in ``tool_calls``; reasoning and cache hints are not message content
-            # in the Chat Completions format.
+        elif isinstance(block, CachePoint):
+            # A prompt-cache breakpoint marks the content before it, as Anthropic's ``cache_control``
+            # (LiteLLM passes it to providers that cache prompts, and drops it for the others).
+            if parts:
+                control = block.cache_control
+                marker: dict[str, Any] = {"type": getattr(control, "type", None) or "ephemeral"}
+                if getattr(control, "ttl", None):
+                    marker["ttl"] = control.ttl
+                parts[-1]["cache_control"] = marker
+        elif isinstance(block, (ToolCallBlock, ThinkingBlock)):
+            # Tool calls travel in ``tool_calls``; reasoning is not message content in the Chat Completions format.
             continue
         elif isinstance(block, (AudioBlock, VideoBlock, DocumentBlock)):
             kind = type(block).__name__
@@ -119,7 +128,7 @@ def to_openai_message(message: ChatMessage, index: int = 0) -> dict[str, Any]:
     role = "assistant" if message.role in _ASSISTANT_ROLES else message.role.value
     parts = _content_parts(message.blocks, where)
     out: dict[str, Any] = {"role": role}
-    if all(p["type"] == "text" for p in parts):
+    if all(p["type"] == "text" and "cache_control" not in p for p in parts):
         out["content"] = "\n".join(p["text"] for p in parts)
     else:
         out["content"] = parts
@@ -132,6 +141,11 @@ def to_openai_message(message: ChatMessage, index: int = 0) -> dict[str, Any]:
         # content key and llama.cpp's server then fails on the message (measured); "" is what
         # LangChain sends too, and LiteLLM strips empty text for providers that reject it.
         out["tool_calls"] = tool_calls
+        # The tier and deployment that issued the calls, for the core's tool-loop continuity
+        # (the core strips it before anything reaches a provider).
+        routing = message.additional_kwargs.get(ROUTING_MARKER)
+        if isinstance(routing, Mapping) and routing.get("tier"):
+            out[ROUTING_MARKER] = {"tier": routing["tier"], "deployment": routing.get("deployment")}
     call_id = message.additional_kwargs.get("tool_call_id")
     if isinstance(call_id, str) and call_id:
         out["tool_call_id"] = call_id
@@ -158,7 +172,9 @@ def _parse_arguments(arguments: str) -> dict[str, Any] | str:
     return parsed if isinstance(parsed, dict) else arguments
 
 
-def _assistant_message(content: str, tool_calls: list[dict[str, Any]], reasoning: str | None) -> ChatMessage:
+def _assistant_message(
+    content: str, tool_calls: list[dict[str, Any]], reasoning: str | None, info: RoutingInfo | None = None
+) -> ChatMessage:
     blocks: list[Any] = []
     if reasoning:
         blocks.append(ThinkingBlock(content=reasoning))
@@ -173,7 +189,11 @@ def _assistant_message(content: str, tool_calls: list[dict[str, Any]], reasoning
         )
     # ``additional_kwargs["tool_calls"]`` as plain dicts too, for code written against older
     # integrations; `to_openai_message` prefers the blocks, so nothing is sent twice.
-    additional = {"tool_calls": tool_calls} if tool_calls else {}
+    additional: dict[str, Any] = {"tool_calls": tool_calls} if tool_calls else {}
+    if tool_calls and info is not None:
+        # Who issued the calls travels with the message into the agent's memory, so the tool
+        # results go back to the same tier and deployment (`to_openai_message` hands it to the core).
+        additional[ROUTING_MARKER] = {"tier": info.tier, "deployment": info.deployment}
     return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=additional)
 
 
@@ -198,7 +218,7 @@ def _chat_response(response: Any, info: RoutingInfo) -> ChatResponse:
     msg = choice.message
     tool_calls = [_tool_call_dict(tc) for tc in (getattr(msg, "tool_calls", None) or [])]
     message = _assistant_message(
-        getattr(msg, "content", None) or "", tool_calls, getattr(msg, "reasoning_content", None)
+        getattr(msg, "content", None) or "", tool_calls, getattr(msg, "reasoning_content", None), info
     )
     return ChatResponse(
         message=message, raw=_dump(response), additional_kwargs=_response_kwargs(info, choice.finish_reason)
@@ -263,7 +283,7 @@ class _StreamState:
 
     def finish(self, end: StreamEnd) -> ChatResponse:
         return ChatResponse(
-            message=_assistant_message(self.content, self._tool_calls(), self.reasoning or None),
+            message=_assistant_message(self.content, self._tool_calls(), self.reasoning or None, end.routing),
             delta="",
             raw=self.last_raw,
             additional_kwargs=_response_kwargs(end.routing, end.finish_reason),
