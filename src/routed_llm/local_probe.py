@@ -120,42 +120,46 @@ class LlamaCppProbe:
         self._verdicts: dict[str, ProbeVerdict] = {}
         self._lock = threading.Lock()
 
-    def ensure_runs(self, model_path: Path) -> None:
-        """Return if llama.cpp can run ``model_path`` here; raise `EmbeddedModelUnavailable` if it cannot."""
+    def ensure_runs(self, model_path: Path, *, embedding: bool = False) -> None:
+        """Return if llama.cpp can run ``model_path`` here; raise `EmbeddedModelUnavailable` if it cannot.
+
+        ``embedding=True`` probes llama.cpp's embedding mode (an encoder GGUF cannot generate).
+        """
         if os.environ.get(SKIP_ENV, "").lower() in ("off", "0", "false", "no"):
             return
-        verdict = self.verdict(model_path)
+        verdict = self.verdict(model_path, embedding=embedding)
         if not verdict.ok:
             raise EmbeddedModelUnavailable(str(model_path), verdict.cause, PORTABLE_REINSTALL)
 
-    def verdict(self, model_path: Path) -> ProbeVerdict:
+    def verdict(self, model_path: Path, *, embedding: bool = False) -> ProbeVerdict:
         """Return the (cached) verdict for ``model_path``, probing in a subprocess the first time."""
-        key = self._key(model_path)
+        key = self._key(model_path, embedding)
         with self._lock:
             if key in self._verdicts:
                 return self._verdicts[key]
             verdict = self._read(key)
             if verdict is None:
-                verdict, lasting = self._probe(model_path)
+                verdict, lasting = self._probe(model_path, embedding)
                 if lasting:
                     self._write(key, verdict)
             self._verdicts[key] = verdict
             return verdict
 
-    def _key(self, model_path: Path) -> str:
+    def _key(self, model_path: Path, embedding: bool) -> str:
         parts = [
             " ".join(self.command),
+            "embed" if embedding else "generate",
             _llama_build_fingerprint(),
             _machine_fingerprint(),
             _model_fingerprint(model_path),
         ]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
-    def _probe(self, model_path: Path) -> tuple[ProbeVerdict, bool]:
+    def _probe(self, model_path: Path, embedding: bool) -> tuple[ProbeVerdict, bool]:
         """Run the child; return its verdict and whether it is worth caching (a time-out is not)."""
         try:
             done = subprocess.run(
-                [*self.command, str(model_path)],
+                [*self.command, *(["--embed"] if embedding else []), str(model_path)],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
@@ -203,14 +207,17 @@ def default_probe() -> LlamaCppProbe:
         return _default
 
 
-def _run_probe(model_path: str) -> None:
-    """Do the child's work: load the model and generate a few tokens (a crash kills only this process)."""
+def _run_probe(model_path: str, embedding: bool) -> None:
+    """Do the child's work: load the model and generate (or embed) a little (a crash kills only this process)."""
     from llama_cpp import Llama
 
-    llm = Llama(model_path=model_path, n_ctx=256, n_threads=1, verbose=False)
-    llm.create_completion(_PROBE_PROMPT, max_tokens=4, temperature=0.0)
+    llm = Llama(model_path=model_path, n_ctx=256, n_batch=256, n_threads=1, embedding=embedding, verbose=False)
+    if embedding:
+        llm.embed([_PROBE_PROMPT, "hello"])
+    else:
+        llm.create_completion(_PROBE_PROMPT, max_tokens=4, temperature=0.0)
     llm.close()
 
 
 if __name__ == "__main__":
-    _run_probe(sys.argv[1])
+    _run_probe(sys.argv[-1], embedding="--embed" in sys.argv[1:-1])

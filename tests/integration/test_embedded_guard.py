@@ -152,3 +152,27 @@ def test_streaming_falls_back_too(gguf: Path, faulty_server: Any) -> None:
     items = list(_guarded_router(gguf, cloud_at(backup.base_url)).stream("hi", {"sensitivity": "public"}))
     end = items[-1]
     assert end.routing.tier == "backup" and "EmbeddedModelUnavailable" in end.routing.attempts[0]["error"]
+
+
+def test_the_real_probe_passes_in_embedding_mode(gguf: Path, tmp_path: Path) -> None:
+    """llama.cpp's embedding mode (what local/<path>.gguf embedding deployments run) is probed on its own."""
+    probe = LlamaCppProbe(cache_dir=tmp_path / "verdicts")
+    assert probe.verdict(gguf, embedding=True).ok
+    assert len(list((tmp_path / "verdicts").glob("*.json"))) == 1
+    assert probe.verdict(gguf).ok  # generation mode is a verdict of its own
+    assert len(list((tmp_path / "verdicts").glob("*.json"))) == 2
+
+
+def test_a_gguf_embedding_deployment_that_would_crash_is_an_embedding_error(
+    gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from routed_llm import EmbeddingError, local_probe
+    from routed_llm.config import EmbeddingDeployment
+    from routed_llm.embeddings.backends import LlamaCppEmbeddingBackend, local_backend
+
+    monkeypatch.setattr(local_probe, "_default", LlamaCppProbe(command=SEGFAULT, cache_dir=tmp_path / "verdicts"))
+    backend = local_backend(EmbeddingDeployment(model=f"local/{gguf}"))
+    assert isinstance(backend, LlamaCppEmbeddingBackend)
+    with pytest.raises(EmbeddingError) as e:
+        backend.llm  # noqa: B018 - loading is what is guarded
+    assert "SIGSEGV" in str(e.value) and "pip install --force-reinstall" in str(e.value)

@@ -73,8 +73,8 @@ from routed_llm.config.services import (
 from routed_llm.config.services import (
     Usd as Usd,
 )
-from routed_llm.config.shadow import ShadowConfig
 from routed_llm.config.sessions import SessionsConfig
+from routed_llm.config.shadow import ShadowConfig
 from routed_llm.config.tiers import LOCAL_PROVIDERS as LOCAL_PROVIDERS
 from routed_llm.config.tiers import Capabilities, Deployment, Tier
 

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from routed_llm.config._base import _Strict
-from routed_llm.config.shadow import ShadowConfig
 from routed_llm.config.sessions import SessionsConfig
+from routed_llm.config.shadow import ShadowConfig
 from routed_llm.types import Complexity, Sensitivity, Task, normalize_complexity, normalize_sensitivity, normalize_task
 
 

@@ -458,7 +458,13 @@ class LlamaCppEmbeddingBackend(LocalBackend):
                     "extra: pip install 'routed-llm[local]'"
                 ) from e
             from routed_llm.embeddings.spaces import known_model
+            from routed_llm.errors import EmbeddedModelUnavailable
+            from routed_llm.local_probe import default_probe
 
+            try:  # a llama.cpp that would crash the process fails this deployment instead
+                default_probe().ensure_runs(self.path, embedding=True)
+            except EmbeddedModelUnavailable as e:
+                raise EmbeddingError(str(e)) from e
             facts = known_model(self.deployment.model)
             n_ctx = self.deployment.max_input_tokens or (facts.max_input_tokens if facts else 512)
             try:
