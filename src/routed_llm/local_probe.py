@@ -56,8 +56,9 @@ class ProbeVerdict:
     """What the probe found for one (llama.cpp build, machine, model)."""
 
     ok: bool
+    """False only when running the model would crash the process (a signal) or hang."""
     cause: str = ""
-    """Why it cannot run (e.g. ``crashed with SIGSEGV``); empty when ``ok``."""
+    """Why it cannot run (e.g. ``crashed with SIGSEGV``); for an ``ok`` verdict, a failure that was no crash."""
 
 
 @functools.cache
@@ -173,8 +174,10 @@ class LlamaCppProbe:
         if done.returncode < 0:
             name = _signal_name(done.returncode)
             return ProbeVerdict(False, f"llama.cpp crashed with {name} in a test generation"), True
+        # An ordinary failure (a file llama.cpp cannot load, a missing package) is not a crash: the
+        # in-process load raises its own clear error. Not cached: a fixed file probes again.
         tail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-        return ProbeVerdict(False, f"a test generation failed: {tail[0][:300]}"), True
+        return ProbeVerdict(True, f"the test generation failed without crashing: {tail[0][:300]}"), False
 
     def _read(self, key: str) -> ProbeVerdict | None:
         try:

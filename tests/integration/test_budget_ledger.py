@@ -305,7 +305,7 @@ def test_redis_entry_log_is_trimmed_with_each_write(redis_url: str, capsys: pyte
 
     store, client = _redis_db(redis_url, 7)
     now = time.time()
-    old, recent = now - 40 * 86400, now - 2 * 86400
+    old, recent = (now // 86400 - 40) * 86400 + 12 * 3600, now - 2 * 86400  # noon: old + 60 is the same day
     before = budget_router(store)  # the default keeps 400 days
     before.budget.record(tier="cloud", model="anthropic/claude-x", cost_usd=1.0, metadata={"user_id": "alice"}, now=old)
     before.budget.record(

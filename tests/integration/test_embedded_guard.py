@@ -176,3 +176,13 @@ def test_a_gguf_embedding_deployment_that_would_crash_is_an_embedding_error(
     with pytest.raises(EmbeddingError) as e:
         backend.llm  # noqa: B018 - loading is what is guarded
     assert "SIGSEGV" in str(e.value) and "pip install --force-reinstall" in str(e.value)
+
+
+def test_a_child_that_fails_without_crashing_is_no_crash_and_is_not_cached(gguf: Path, tmp_path: Path) -> None:
+    """A file llama.cpp cannot load fails in-process with llama.cpp's own error; the guard is only for crashes."""
+    failing = [sys.executable, "-c", "raise SystemExit('ValueError: Failed to load model')"]
+    probe = LlamaCppProbe(command=failing, cache_dir=tmp_path / "verdicts")
+    verdict = probe.verdict(gguf)
+    assert verdict.ok and "Failed to load model" in verdict.cause
+    probe.ensure_runs(gguf)  # no error
+    assert not (tmp_path / "verdicts").exists() or not list((tmp_path / "verdicts").glob("*.json"))

@@ -202,7 +202,8 @@ def test_router_trims_the_sqlite_entry_log_and_report_still_works(
 
     store = f"sqlite:///{tmp_path}/ledger.db"
     now = time.time()
-    old, recent = now - 40 * 86400, now - 2 * 86400
+    # Noon (UTC) 40 days ago: the second spend, an hour later, falls in the same day window at any time of day.
+    old, recent = (now // 86400 - 40) * 86400 + 12 * 3600, now - 2 * 86400
     before = Router(cfg({"store": store, "per_metadata": {"user_id": {"daily_usd": 100}}}))  # default: 400 days
     spend(before, 1.0, now=old, user_id="alice")
     spend(before, 2.0, now=old + 3600, user_id="bob")
