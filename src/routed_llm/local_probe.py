@@ -197,17 +197,10 @@ class LlamaCppProbe:
             pass  # an unwritable home only costs a probe per process
 
 
-_default: LlamaCppProbe | None = None
-_default_lock = threading.Lock()
-
-
+@functools.cache
 def default_probe() -> LlamaCppProbe:
     """Return the process-wide probe (one verdict cache per process)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = LlamaCppProbe()
-        return _default
+    return LlamaCppProbe()
 
 
 def _run_probe(model_path: str, embedding: bool) -> None:

@@ -170,7 +170,8 @@ def test_a_gguf_embedding_deployment_that_would_crash_is_an_embedding_error(
     from routed_llm.config import EmbeddingDeployment
     from routed_llm.embeddings.backends import LlamaCppEmbeddingBackend, local_backend
 
-    monkeypatch.setattr(local_probe, "_default", LlamaCppProbe(command=SEGFAULT, cache_dir=tmp_path / "verdicts"))
+    crashing = LlamaCppProbe(command=SEGFAULT, cache_dir=tmp_path / "verdicts")
+    monkeypatch.setattr(local_probe, "default_probe", lambda: crashing)
     backend = local_backend(EmbeddingDeployment(model=f"local/{gguf}"))
     assert isinstance(backend, LlamaCppEmbeddingBackend)
     with pytest.raises(EmbeddingError) as e:
