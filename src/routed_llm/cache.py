@@ -254,10 +254,17 @@ class MemoryCacheStore:
 
 
 class SQLiteCacheStore:
-    """One SQLite file (WAL) shared by the processes of a host; expired rows are ignored and pruned."""
+    """One SQLite file (WAL) shared by the processes of a host; expired rows are ignored and pruned.
 
-    def __init__(self, path: str | Path) -> None:
+    ``table`` lets another key-value use (sessions) share this code in a table of its own;
+    ``fsync_each_write=False`` (``synchronous=NORMAL``) suits values whose last write may
+    be lost to a power cut.
+    """
+
+    def __init__(self, path: str | Path, *, table: str = "responses", fsync_each_write: bool = True) -> None:
         self.path = Path(path).expanduser()
+        self.table = table
+        self._fsync_each_write = fsync_each_write
         self._local = threading.local()
 
     def _connect(self) -> sqlite3.Connection:
@@ -266,8 +273,10 @@ class SQLiteCacheStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=5, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
+            if not self._fsync_each_write:
+                conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL)"
+                f"CREATE TABLE IF NOT EXISTS {self.table} (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL)"
             )
             self._local.conn = conn
         return conn
@@ -277,7 +286,7 @@ class SQLiteCacheStore:
         row = (
             self._connect()
             .execute(
-                "SELECT value FROM responses WHERE key = ? AND (expires IS NULL OR expires > ?)", (key, time.time())
+                f"SELECT value FROM {self.table} WHERE key = ? AND (expires IS NULL OR expires > ?)", (key, time.time())
             )
             .fetchone()
         )
@@ -287,9 +296,11 @@ class SQLiteCacheStore:
         """Store the value (and prune expired rows now and then)."""
         conn = self._connect()
         now = time.time()
-        conn.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, value, now + ttl_s if ttl_s else None))
+        conn.execute(
+            f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?, ?)", (key, value, now + ttl_s if ttl_s else None)
+        )
         if int(now * 1000) % 100 == 0:
-            conn.execute("DELETE FROM responses WHERE expires IS NOT NULL AND expires <= ?", (now,))
+            conn.execute(f"DELETE FROM {self.table} WHERE expires IS NOT NULL AND expires <= ?", (now,))
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from routed_llm.cache import CacheStore, MemoryCacheStore, RedisCacheStore
+from routed_llm.cache import CacheStore, MemoryCacheStore, RedisCacheStore, SQLiteCacheStore
 from routed_llm.config import RoutingConfig, SessionsConfig
 from routed_llm.policy import SessionState
 from routed_llm.types import RouteDecision, RouteHints
@@ -202,51 +201,15 @@ def _conversation_hash(messages: Sequence[Mapping[str, Any]]) -> str:
 # --------------------------------------------------------------------------- stores
 
 
-class SQLiteSessionStore:
-    """One SQLite file (WAL, ``synchronous=NORMAL``) shared by the processes of a host; rows expire."""
+class SQLiteSessionStore(SQLiteCacheStore):
+    """The response cache's SQLite store on a ``sessions`` table of its own, without an fsync per write.
+
+    A session's tier is a routing preference, not money: losing the last write to a power
+    cut is acceptable, an fsync on every call is not. Sessions always have a TTL.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
-        self._local = threading.local()
-
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # A session's tier is a routing preference, not money: losing the last write to a power
-            # cut is acceptable, an fsync on every call is not.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS sessions (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL)"
-            )
-            self._local.conn = conn
-        return conn
-
-    def get(self, key: str) -> str | None:
-        """Return the live value."""
-        row = (
-            self._connect()
-            .execute("SELECT value FROM sessions WHERE key = ? AND expires > ?", (key, time.time()))
-            .fetchone()
-        )
-        return None if row is None else str(row[0])
-
-    def set(self, key: str, value: str, ttl_s: float | None) -> None:
-        """Store the value until ``ttl_s`` from now (and prune expired rows now and then)."""
-        conn = self._connect()
-        now = time.time()
-        conn.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (key, value, now + (ttl_s or 0)))
-        if int(now * 1000) % 100 == 0:
-            conn.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
-
-    def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        super().__init__(path, table="sessions", fsync_each_write=False)
 
 
 def _sibling(url: str) -> str:
