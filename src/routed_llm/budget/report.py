@@ -46,8 +46,8 @@ def spend_report(entries: Iterable[SpendEntry], by: str, *, tz: ZoneInfo | None 
     return [{by: k, "calls": calls[k], "cost_usd": nano[k] / NANO} for k in keys]
 
 
-def plot_spend(entries: Sequence[SpendEntry], path: str | Path, *, tz: ZoneInfo | None = None) -> None:
-    """Write a PNG chart of spend per day, stacked by tier (needs matplotlib)."""
+def _pyplot() -> Any:
+    """Return ``matplotlib.pyplot`` on the file-only Agg backend, or say how to install it."""
     try:
         import matplotlib
 
@@ -57,6 +57,12 @@ def plot_spend(entries: Sequence[SpendEntry], path: str | Path, *, tz: ZoneInfo 
         raise LedgerError(
             "--png needs matplotlib, which is not installed: pip install matplotlib (the text report works without it)"
         ) from None
+    return plt
+
+
+def plot_spend(entries: Sequence[SpendEntry], path: str | Path, *, tz: ZoneInfo | None = None) -> None:
+    """Write a PNG chart of spend per day, stacked by tier (needs matplotlib)."""
+    plt = _pyplot()
     tz = tz or ZoneInfo("UTC")
     days = sorted({window_keys(e.ts, tz)["day"] for e in entries})
     tiers = sorted({e.tier for e in entries})
@@ -129,15 +135,7 @@ def savings_report(
 
 def plot_savings(entries: Sequence[SpendEntry], path: str | Path, *, tz: ZoneInfo | None = None) -> None:
     """Write a PNG chart per day of spend and saved (stacked: together they reach the baseline)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise LedgerError(
-            "--png needs matplotlib, which is not installed: pip install matplotlib (the text report works without it)"
-        ) from None
+    plt = _pyplot()
     rows = savings_report(entries, ["day"], tz=tz)["by"]["day"]
     days = [r["day"] for r in rows]
     spend = [r["cost_usd"] for r in rows]
