@@ -225,14 +225,8 @@ def decision_times(router: Router, rounds: int) -> tuple[list[float], list[float
 # --------------------------------------------------------------------------- 2. CPU, no network
 
 
-async def cpu_times(rounds: int, max_tokens: int) -> dict[str, list[float]]:
-    """Thread CPU seconds per call of each in-process side, LiteLLM's router stubbed out.
-
-    Each round runs every side over all `PROMPTS`; the value kept is the mean per call.
-    """
-    from langchain_routed_llm import ChatRoutedLLM
-
-    router = _single_tier_router("openai/bench-model", "http://127.0.0.1:9/v1")  # never contacted
+def _canned_acompletion() -> Any:
+    """Return an ``acompletion`` stand-in that answers one canned response at once (LiteLLM stubbed out)."""
     canned = litellm.ModelResponse(
         id="chatcmpl-bench",
         model="bench-model",
@@ -243,6 +237,19 @@ async def cpu_times(rounds: int, max_tokens: int) -> dict[str, list[float]]:
 
     async def stub(**_: Any) -> Any:
         return canned
+
+    return stub
+
+
+async def cpu_times(rounds: int, max_tokens: int) -> dict[str, list[float]]:
+    """Thread CPU seconds per call of each in-process side, LiteLLM's router stubbed out.
+
+    Each round runs every side over all `PROMPTS`; the value kept is the mean per call.
+    """
+    from langchain_routed_llm import ChatRoutedLLM
+
+    router = _single_tier_router("openai/bench-model", "http://127.0.0.1:9/v1")  # never contacted
+    stub = _canned_acompletion()
 
     router.engine.router.acompletion = stub
     llm = ChatRoutedLLM(router=router, max_tokens=max_tokens)
@@ -303,16 +310,7 @@ async def session_times(rounds: int, max_tokens: int, store_dir: str) -> dict[st
     read and a write each: the worst case); a raw tool continuation without and with sessions
     (read the issuer by the conversation hash, write who answered).
     """
-    canned = litellm.ModelResponse(
-        id="chatcmpl-bench",
-        model="bench-model",
-        choices=[{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
-        usage={"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
-    )
-    canned._hidden_params = {"model_id": "local/0"}
-
-    async def stub(**_: Any) -> Any:
-        return canned
+    stub = _canned_acompletion()
 
     def router(affinity: str) -> Router:
         r = Router(
