@@ -471,6 +471,13 @@ class Router:
         if session is not None and self.sessions is not None:
             self.sessions.finish(session, decision, info.tier, info.deployment)
 
+    def _cached(self, hit: CachedAnswer, decision: RouteDecision) -> RoutedCompletion:
+        """Serve a cache hit, priced against the baseline at the tokens the cached answer took."""
+        assert self.cache is not None
+        served = self.cache.completion(hit, decision)
+        self.savings.apply(served.routing, hit.prompt_tokens, hit.completion_tokens)
+        return served
+
     def _remember(self, key: str | None, result: RoutedCompletion) -> None:
         if key is not None and self.cache is not None:
             self.cache.put(key, CachedAnswer.from_response(result.response, result.routing))
@@ -513,9 +520,7 @@ class Router:
         decision, msgs, key, hit, session = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
-            served = self.cache.completion(hit, decision)
-            self.savings.apply(served.routing, hit.prompt_tokens, hit.completion_tokens)
-            return self._observe_completion(served, trace, hints=hints, session=session)
+            return self._observe_completion(self._cached(hit, decision), trace, hints=hints, session=session)
         try:
             result = self.engine.complete(decision, msgs, params)
         except BaseException as e:
@@ -532,9 +537,7 @@ class Router:
         decision, msgs, key, hit, session = self._begin(messages, hints, params)
         trace = self._trace(decision, msgs, params)
         if hit is not None and self.cache is not None:
-            served = self.cache.completion(hit, decision)
-            self.savings.apply(served.routing, hit.prompt_tokens, hit.completion_tokens)
-            return self._observe_completion(served, trace, hints=hints, session=session)
+            return self._observe_completion(self._cached(hit, decision), trace, hints=hints, session=session)
         try:
             result = await self.engine.acomplete(decision, msgs, params)
         except BaseException as e:
