@@ -274,23 +274,6 @@ def _provider_message(exc: BaseException) -> str:
     return text.split("\n\nLiteLLM:", 1)[0].strip()
 
 
-def _own_failure(exc: BaseException) -> BaseException:
-    """Our own tier failure behind LiteLLM's wrapper, if there is one, else ``exc``.
-
-    The embedded provider raises `EmbeddedModelUnavailable` inside LiteLLM, which
-    re-raises it as an ``APIConnectionError``; the caller should see ours (its type,
-    its cause and its reinstall command), not LiteLLM's wrapper.
-    """
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            break
-        if isinstance(seen, EmbeddedModelUnavailable):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return exc
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}"[:300]
@@ -454,6 +437,8 @@ class Engine:
             for name, tier in config.tiers.items()
             if all(d.provider == "routed-local" for d in tier.models)
         }
+        self._local_provider: Any = None
+        """The embedded provider (`routed_llm.local_llm`), registered with LiteLLM in `_build` when a tier uses it."""
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._build_lock = threading.Lock()
         self.health = TierHealth(settings.cooldown_time or DEFAULT_TIER_COOLDOWN_S)
@@ -473,7 +458,7 @@ class Engine:
         if any(d.provider == "routed-local" for t in self._config.tiers.values() for d in t.models):
             from routed_llm.local_llm import register_local_provider
 
-            register_local_provider()
+            self._local_provider = register_local_provider()
         _check_deployments(self._config)
         missing: dict[str, dict[str, str]] = {}
         model_list = build_model_list(self._config, self.namespace, os.environ, missing)
@@ -498,13 +483,8 @@ class Engine:
         unset = self._missing.get(tier)
         if unset and not any(m["model_name"] == tier for m in router.model_list):
             raise MissingCredential(tier, unset)
-        embedded = self._embedded.get(tier)
-        if embedded:
-            from routed_llm.local_llm import register_local_provider
-
-            provider = register_local_provider()
-            for model in embedded:  # a llama.cpp that would crash the process fails the tier instead
-                provider.ensure_runnable(model)
+        for model in self._embedded.get(tier, ()):  # a llama.cpp that would crash the process fails the tier instead
+            self._local_provider.ensure_runnable(model)
         return router
 
     def close(self) -> None:
@@ -778,7 +758,6 @@ class _Walk:
         (naming the tier and carrying the provider's whole message), anything unexpected
         `TierCallFailed`, each chained to LiteLLM's original exception.
         """
-        exc = _own_failure(exc)
         if not _should_fall_back(exc):
             model = self._engine._profiles[tier].models[0]
             if isinstance(exc, RoutedLLMError):
